@@ -1,0 +1,128 @@
+"""Where runs execute: in this process, in reusable local workers, or on any
+``concurrent.futures.Executor`` (a Dask ``Client`` is turned into one).
+
+Every backend hands out ``concurrent.futures.Future`` objects, so the engine
+has one dispatch loop for all of them. Optional engines load lazily.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections.abc import Callable
+from typing import Any
+
+import cloudpickle
+
+from .errors import SweepOptionError
+
+#: Idle local workers stay alive this long (seconds) for the next sweep.
+IDLE_WORKER_TIMEOUT = 900
+
+
+class Backend:
+    """The small interface the engine drives.
+
+    Attributes:
+        name: shown in metadata.
+        workers: how many runs can execute at once.
+        inline: True if runs execute in the calling process (no futures).
+    """
+
+    name = "backend"
+    workers = 1
+    inline = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future:
+        """Start ``fn(*args)`` somewhere; return its future."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Make the backend usable again after a worker died."""
+
+    def abort(self) -> None:
+        """Stop every running task now (called on interrupt)."""
+
+    def crashed(self, exc: BaseException) -> bool:
+        """Whether ``exc`` from a future means its worker died."""
+        return isinstance(exc, cf.BrokenExecutor)
+
+
+class InProcessBackend(Backend):
+    """Runs execute one after another in the calling process (the reference)."""
+
+    name = "in-process"
+    inline = True
+
+
+class LokyBackend(Backend):
+    """Reusable local worker processes (loky): kept warm between sweeps.
+
+    loky ships classes and functions defined in ``__main__`` (notebook cells)
+    with cloudpickle and uses its own process context, so the global
+    multiprocessing start method is never touched.
+    """
+
+    name = "processes"
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor = self._get()
+
+    def _get(self) -> Any:
+        from loky import get_reusable_executor
+
+        return get_reusable_executor(
+            max_workers=self.workers, timeout=IDLE_WORKER_TIMEOUT
+        )
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future:
+        return self._executor.submit(fn, *args)
+
+    def reset(self) -> None:
+        self._executor = self._get()
+
+    def abort(self) -> None:
+        self._executor.shutdown(wait=True, kill_workers=True)
+
+    def crashed(self, exc: BaseException) -> bool:
+        from loky.process_executor import TerminatedWorkerError
+
+        return isinstance(exc, TerminatedWorkerError | cf.BrokenExecutor)
+
+
+def _call_pickled(payload: bytes) -> Any:
+    fn, args = cloudpickle.loads(payload)
+    return fn(*args)
+
+
+class ExecutorBackend(Backend):
+    """Any ``concurrent.futures.Executor`` given by the user (not shut down).
+
+    Tasks travel as cloudpickle payloads, so notebook-defined classes work even
+    with the standard library's ``ProcessPoolExecutor``.
+    """
+
+    def __init__(self, executor: cf.Executor, workers: int | None = None) -> None:
+        self.executor = executor
+        self.name = type(executor).__name__
+        self.workers = workers or getattr(executor, "_max_workers", None) or 1
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future:
+        return self.executor.submit(_call_pickled, cloudpickle.dumps((fn, args)))
+
+    def abort(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def resolve_backend(processes: int, executor: Any = None) -> Backend:
+    """Pick the backend for ``processes`` workers or a given ``executor``."""
+    if executor is None:
+        return InProcessBackend() if processes == 1 else LokyBackend(processes)
+    if isinstance(executor, Backend):
+        return executor
+    if isinstance(executor, cf.Executor):
+        return ExecutorBackend(executor)
+    raise SweepOptionError(
+        f"executor must be a concurrent.futures.Executor, got "
+        f"{type(executor).__name__}."
+    )

@@ -1,0 +1,53 @@
+"""Turn the core's progress callback into a tqdm bar.
+
+The core only calls a function; which bar draws it is decided here (text or
+``tqdm.auto``) or by the notebook layer (``tqdm.notebook``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .engine import Progress
+
+
+class TqdmProgress:
+    """A progress callback drawing runs done / total, with failed runs counted."""
+
+    def __init__(self, tqdm_cls: Any = None, **tqdm_kwargs: Any) -> None:
+        if tqdm_cls is None:
+            from tqdm.auto import tqdm as tqdm_cls
+        self.tqdm_cls = tqdm_cls
+        self.kwargs = {"unit": "run", "desc": "runs", **tqdm_kwargs}
+        self.bar: Any = None
+        self.failed = 0
+
+    def __call__(self, event: Progress) -> None:
+        if self.bar is None:
+            self.bar = self.tqdm_cls(total=event.total, **self.kwargs)
+        if event.record is None:
+            return
+        if event.failed != self.failed:
+            self.failed = event.failed
+            self.bar.set_postfix(failed=event.failed, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        """Close the bar; an unfinished bar is left as it stopped."""
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextmanager
+def progress_bar(enabled: bool = True, tqdm_cls: Any = None) -> Iterator[Any]:
+    """Yield a progress callback (or None when disabled); close the bar after."""
+    if not enabled:
+        yield None
+        return
+    bar = TqdmProgress(tqdm_cls)
+    try:
+        yield bar
+    finally:
+        bar.close()

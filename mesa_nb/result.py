@@ -1,0 +1,209 @@
+"""The result of a sweep: tidy tables plus what is needed to reproduce it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .run import CANCELLED, FAILED, OK
+
+RUN_KEYS = ["RunId", "iteration"]
+FAILED_STATUSES = ("failed", "crashed")
+
+
+@dataclass(eq=False)
+class SweepResult:
+    """Tidy tables of a sweep.
+
+    Attributes:
+        runs: one row per run: RunId, iteration, seed, parameters (drawn values
+            for callable parameters), status (ok / failed / crashed /
+            cancelled), steps run, wall time, error and traceback.
+        model: one row per run and kept Step: RunId, iteration, parameters,
+            Step, model reporters.
+        agents: one row per run, kept Step and agent: RunId, Step, AgentID,
+            agent reporters.
+        agenttypes: like ``agents`` with an ``AgentType`` column, from the
+            collector's ``agenttype_reporters``.
+        tables: the collector's ``tables``, each with a RunId column.
+        metadata: versions, seeds, options, start/end times.
+    """
+
+    runs: pd.DataFrame
+    model: pd.DataFrame
+    agents: pd.DataFrame
+    agenttypes: pd.DataFrame
+    tables: dict[str, pd.DataFrame]
+    metadata: dict[str, Any]
+    parameter_names: tuple[str, ...] = ()
+    model_cls: type | None = field(default=None, repr=False)
+    run_kwargs: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    # -- status -------------------------------------------------------------
+    @property
+    def failures(self) -> pd.DataFrame:
+        """One row per failed or crashed run, with its error and traceback."""
+        failed = self.runs["status"].isin(FAILED_STATUSES)
+        columns = [
+            "RunId",
+            "iteration",
+            "seed",
+            *self.parameter_names,
+            "status",
+            "steps",
+            "error",
+            "traceback",
+        ]
+        return self.runs.loc[failed, columns].reset_index(drop=True)
+
+    @property
+    def n_ok(self) -> int:
+        """How many runs finished."""
+        return int((self.runs["status"] == OK).sum())
+
+    @property
+    def n_failed(self) -> int:
+        """How many runs failed or crashed."""
+        return int(self.runs["status"].isin(FAILED_STATUSES).sum())
+
+    @property
+    def n_cancelled(self) -> int:
+        """How many runs never ran because the sweep was interrupted."""
+        return int((self.runs["status"] == CANCELLED).sum())
+
+    @property
+    def interrupted(self) -> bool:
+        """True if the sweep was stopped before every run had its turn."""
+        return bool(self.metadata.get("interrupted", False))
+
+    # -- Mesa's format --------------------------------------------------------
+    @property
+    def _seed_column(self) -> str | None:
+        return self.metadata.get("seed_kwarg")
+
+    def to_mesa_frame(self) -> pd.DataFrame:
+        """The rows of ``mesa.batch_run`` (finished runs only) as a DataFrame.
+
+        Columns: RunId, iteration, Step, parameters, model reporters, and for
+        collectors with agent reporters AgentID and the agent reporters.
+        """
+        params = list(self.parameter_names)
+        runs = self.runs[self.runs["status"] == OK]
+        seed_col = self._seed_column
+        run_cols = runs[[*RUN_KEYS, *params]].copy()
+        if seed_col is not None:
+            run_cols[seed_col] = runs["seed"].to_numpy()
+            params.append(seed_col)
+        reporters = [
+            c for c in self.model.columns if c not in (*RUN_KEYS, "Step", *params)
+        ]
+        frame = run_cols.merge(
+            self.model[["RunId", "Step", *reporters]], on="RunId", how="inner"
+        )
+        agent_rows = [f for f in (self.agents, self.agenttypes) if not f.empty]
+        if agent_rows:
+            agents = pd.concat(agent_rows, ignore_index=True)
+            agents = agents.drop(columns=["AgentType"], errors="ignore")
+            frame = frame.merge(agents, on=["RunId", "Step"], how="left")
+            frame = frame.sort_values(["RunId", "Step", "AgentID"], kind="stable")
+        else:
+            frame = frame.sort_values(["RunId", "Step"], kind="stable")
+        head = ["RunId", "iteration", "Step", *params]
+        frame = frame[head + [c for c in frame.columns if c not in head]]
+        return frame.reset_index(drop=True)
+
+    def to_mesa_rows(self) -> list[dict[str, Any]]:
+        """The list of dicts ``mesa.batch_run`` returns, row for row.
+
+        Steps without agent records give one row without agent keys, as in Mesa.
+        """
+        frame = self.to_mesa_frame()
+        rows = frame.to_dict("records")
+        if "AgentID" not in frame.columns:
+            return rows
+        agent_cols = list(frame.columns[frame.columns.get_loc("AgentID") :])
+        missing = frame["AgentID"].isna().to_numpy()
+        for row, absent in zip(rows, missing, strict=True):
+            if absent:
+                for col in agent_cols:
+                    del row[col]
+            elif isinstance(row["AgentID"], float):
+                row["AgentID"] = int(row["AgentID"])
+        return rows
+
+    # -- reproduction ---------------------------------------------------------
+    def model_kwargs(self, run_id: int) -> dict[str, Any]:
+        """The keyword arguments run ``run_id``'s model was built with."""
+        if run_id in self.run_kwargs:
+            kwargs = dict(self.run_kwargs[run_id])
+        else:
+            row = self.runs.loc[self.runs["RunId"] == run_id]
+            if row.empty:
+                raise KeyError(
+                    f"No run with RunId {run_id}; RunIds are 0..{len(self.runs) - 1}."
+                )
+            record = row.iloc[0]
+            kwargs = {name: _native(record[name]) for name in self.parameter_names}
+        if self._seed_column is not None:
+            seed = self.runs.loc[self.runs["RunId"] == run_id, "seed"].iloc[0]
+            kwargs[self._seed_column] = _native(seed)
+        return kwargs
+
+    def rebuild_model(self, run_id: int, steps: int | None = None) -> Any:
+        """Rebuild run ``run_id``'s model, stepped as far as the run went.
+
+        Same parameters, same seed: for a model that draws all its randomness
+        from ``self.random`` / ``self.rng`` this is the exact model of the run.
+        ``steps`` stops it earlier (0 gives the freshly built model).
+        """
+        if self.model_cls is None:
+            raise ValueError("This result does not know its model class.")
+        kwargs = self.model_kwargs(run_id)
+        if steps is None:
+            steps = int(self.runs.loc[self.runs["RunId"] == run_id, "steps"].iloc[0])
+        model = self.model_cls(**kwargs)
+        while model.running and model.steps < steps:
+            model.step()
+        return model
+
+    # -- display --------------------------------------------------------------
+    def summary(self) -> str:
+        """A few lines: runs ok / failed / cancelled, wall time, table shapes."""
+        meta = self.metadata
+        parts = [f"{self.n_ok} ok", f"{self.n_failed} failed"]
+        if self.n_cancelled:
+            parts.append(f"{self.n_cancelled} cancelled")
+        head = (
+            f"{meta.get('model', 'Model')} sweep: {len(self.runs)} runs ("
+            + ", ".join(parts)
+            + f") in {meta.get('wall_time', 0.0):.2f} s on {meta.get('executor')}"
+        )
+        if self.interrupted:
+            head += " -- INTERRUPTED"
+        shapes = [
+            f"{name}: {len(frame)} rows x {frame.shape[1]} cols"
+            for name, frame in self._frames().items()
+        ]
+        return "\n".join([head, *("  " + s for s in shapes)])
+
+    def _frames(self) -> dict[str, pd.DataFrame]:
+        frames = {"runs": self.runs, "model": self.model}
+        if not self.agents.empty:
+            frames["agents"] = self.agents
+        if not self.agenttypes.empty:
+            frames["agenttypes"] = self.agenttypes
+        frames.update({f"tables[{k!r}]": v for k, v in self.tables.items()})
+        return frames
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def _native(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+__all__ = ["FAILED", "SweepResult"]
