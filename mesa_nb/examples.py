@@ -27,7 +27,7 @@ Models:
 import math
 from collections.abc import Iterable
 
-import mesa
+from ._mesa import mesa
 from mesa.space import MultiGrid, SingleGrid
 
 __all__ = [
