@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import datetime as dt
 import platform
+import re
 import sys
 import time
 import traceback
@@ -23,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from . import _mesa
+from .columns import Chunk, chunks_to_frame
 from .errors import ModelClassError
 from .executors import Backend, resolve_backend
 from .parameters import Sampler
@@ -84,12 +86,12 @@ class Gatherer:
         self.plan = plan
         self.on_progress = on_progress
         self.records: dict[int, RunRecord] = {}
-        self.frames: dict[str, list[pd.DataFrame]] = {
+        self.frames: dict[str, list[Chunk]] = {
             "model": [],
             "agents": [],
             "agenttypes": [],
         }
-        self.tables: dict[str, list[pd.DataFrame]] = {}
+        self.tables: dict[str, list[Chunk]] = {}
         self.failed = 0
         if on_progress is not None:
             on_progress(Progress(len(plan.runs), 0, 0))
@@ -147,13 +149,6 @@ class Gatherer:
         runs["steps"] = runs["steps"].astype("Int64")
         return runs, kwargs
 
-    @staticmethod
-    def _concat(frames: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
-        if not frames:
-            return pd.DataFrame(columns=keys)
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        return frame.sort_values(keys, kind="stable", ignore_index=True)
-
     def build(
         self,
         backend: Backend,
@@ -163,7 +158,7 @@ class Gatherer:
     ) -> SweepResult:
         plan = self.plan
         runs, kwargs = self._runs_table()
-        model = self._concat(self.frames["model"], ["RunId", "Step"])
+        model = chunks_to_frame(self.frames["model"], ["RunId", "Step"])
         reporters = set(model.columns)
         keys = ["iteration", *(n for n in plan.space.names if n not in reporters)]
         by_run = runs.set_index("RunId")[keys]
@@ -171,9 +166,9 @@ class Gatherer:
         order = ["RunId", *keys, "Step"]
         model = model[order + [c for c in model.columns if c not in order]]
         agent_keys = ["RunId", "Step", "AgentID"]
-        agents = self._concat(self.frames["agents"], agent_keys)
-        agenttypes = self._concat(self.frames["agenttypes"], agent_keys)
-        tables = {n: self._concat(f, ["RunId"]) for n, f in self.tables.items()}
+        agents = chunks_to_frame(self.frames["agents"], agent_keys)
+        agenttypes = chunks_to_frame(self.frames["agenttypes"], agent_keys)
+        tables = {n: chunks_to_frame(f, ["RunId"]) for n, f in self.tables.items()}
         cls = plan.settings.model_cls
         metadata = {
             "model": cls.__qualname__,
@@ -257,11 +252,15 @@ def _run_inline(plan: SweepPlan, gatherer: Gatherer) -> bool:
 
 
 def _crash_record(spec: RunSpec, exc: BaseException, crashed: bool) -> RunRecord:
-    kind = "worker process died" if crashed else "task failed outside the run"
+    if crashed:
+        codes = re.search(r"exit codes of the workers are \{(.*?)\}", str(exc))
+        error = "worker process died" + (f" (exit code {codes[1]})" if codes else "")
+    else:
+        error = f"task failed outside the run: {type(exc).__name__}: {exc}"
     return RunRecord(
         spec.run_id,
         CRASHED if crashed else FAILED,
-        error=f"{kind}: {type(exc).__name__}: {exc}",
+        error=error,
         traceback="".join(traceback.format_exception(exc)),
     )
 

@@ -34,6 +34,11 @@ class TqdmProgress:
             self.bar.set_postfix(failed=event.failed, refresh=False)
         self.bar.update(1)
 
+    def finish(self, failed: bool) -> None:
+        """Turn a notebook bar red when runs failed or the sweep was stopped."""
+        if failed and self.bar is not None and hasattr(self.bar, "container"):
+            self.bar.disp(bar_style="danger", check_delay=False)
+
     def close(self) -> None:
         """Close the bar; an unfinished bar is left as it stopped."""
         if self.bar is not None:

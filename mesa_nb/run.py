@@ -16,6 +16,7 @@ import pandas as pd
 
 from . import _mesa
 from .collect import COLLECTOR_HINT, drive, read_collector
+from .columns import Chunk, frame_to_chunk
 from .errors import ModelClassError
 from .parameters import Sampler
 from .plan import RunSettings, RunSpec, model_kwargs
@@ -39,11 +40,11 @@ class RunRecord:
 
 @dataclass
 class BatchOutcome:
-    """The records of a batch of runs, and their data as one frame per table."""
+    """The records of a batch of runs, and their data as one chunk per table."""
 
     records: list[RunRecord]
-    frames: dict[str, pd.DataFrame | None]
-    tables: dict[str, pd.DataFrame]
+    frames: dict[str, Chunk | None]
+    tables: dict[str, Chunk | None]
     interrupted: bool = False
 
 
@@ -102,11 +103,12 @@ def run_one(spec: RunSpec, settings: RunSettings) -> tuple[RunRecord, dict[str, 
     return record, data
 
 
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame | None:
+def _concat(frames: list[pd.DataFrame]) -> Chunk | None:
     frames = [f for f in frames if f is not None and len(f.columns)]
     if not frames:
         return None
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return frame_to_chunk(frame)
 
 
 def run_batch(

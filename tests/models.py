@@ -216,3 +216,33 @@ class NotAModel:
 
     def __init__(self, n: int = 1) -> None:
         self.n = n
+
+
+class Crashy(mesa.Model):
+    """Kills its own worker process in step 2 when ``crash`` says how."""
+
+    def __init__(self, crash: str = "", work: float = 0.0, rng=None) -> None:
+        super().__init__(rng=rng)
+        self.crash = crash
+        self.work = work
+        self.datacollector = mesa.DataCollector(
+            model_reporters={"Steps": lambda m: m.steps}
+        )
+        self.datacollector.collect(self)
+
+    def step(self) -> None:
+        import os
+        import signal
+        import time
+
+        if self.work:
+            time.sleep(self.work)
+        if self.steps == 2 and self.crash == "exit":
+            os._exit(3)
+        if self.steps == 2 and self.crash == "sigkill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if self.steps == 2 and self.crash == "segfault":
+            import ctypes
+
+            ctypes.string_at(0)
+        self.datacollector.collect(self)

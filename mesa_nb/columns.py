@@ -1,0 +1,72 @@
+"""Columnar chunks: how finished runs' data travel and wait for the result.
+
+A chunk is ``{column: 1-d numpy array}``. Chunks are concatenated one column
+at a time, freeing each column's pieces as soon as it is joined, so building
+the final table needs little more memory than the table itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+Chunk = dict[str, np.ndarray]
+
+
+def frame_to_chunk(frame: pd.DataFrame) -> Chunk:
+    """The columns of ``frame`` as numpy arrays (object for non-numeric)."""
+    return {str(c): frame[c].to_numpy() for c in frame.columns}
+
+
+def chunk_rows(chunk: Chunk) -> int:
+    """Number of rows in ``chunk``."""
+    for values in chunk.values():
+        return len(values)
+    return 0
+
+
+def _column_order(chunks: Sequence[Chunk]) -> list[str]:
+    order: dict[str, None] = {}
+    for chunk in chunks:
+        order.update(dict.fromkeys(chunk))
+    return list(order)
+
+
+def _is_sorted(columns: dict[str, np.ndarray], keys: list[str]) -> bool:
+    present = [k for k in keys if k in columns]
+    if not present or len(columns[present[0]]) < 2:
+        return True
+    frame = pd.DataFrame({k: columns[k] for k in present}, copy=False)
+    return bool(pd.MultiIndex.from_frame(frame).is_monotonic_increasing)
+
+
+def chunks_to_frame(chunks: list[Chunk], keys: list[str]) -> pd.DataFrame:
+    """Join ``chunks`` into one DataFrame sorted by ``keys``; empties ``chunks``.
+
+    Chunks are first ordered by their first key value; if the rows are then
+    already sorted (the usual case) nothing is copied again.
+    """
+    chunks = [c for c in chunks if chunk_rows(c)]
+    if not chunks:
+        return pd.DataFrame(columns=keys)
+    first = keys[0]
+    chunks.sort(key=lambda c: c[first][0] if first in c else 0)
+    rows = [chunk_rows(c) for c in chunks]
+    columns: dict[str, np.ndarray] = {}
+    for name in _column_order(chunks):
+        pieces = []
+        for chunk, n in zip(chunks, rows, strict=True):
+            values = chunk.pop(name, None)
+            pieces.append(np.full(n, None, dtype=object) if values is None else values)
+        columns[name] = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        del pieces
+    chunks.clear()
+    if not _is_sorted(columns, keys):
+        present = [k for k in keys if k in columns]
+        frame = pd.DataFrame({k: columns[k] for k in present}, copy=False)
+        order = np.lexsort([frame[k].to_numpy() for k in reversed(present)])
+        for name in list(columns):
+            columns[name] = columns[name][order]
+    return pd.DataFrame(columns, copy=False)
