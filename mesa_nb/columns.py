@@ -35,11 +35,21 @@ def _column_order(chunks: Sequence[Chunk]) -> list[str]:
 
 
 def _is_sorted(columns: dict[str, np.ndarray], keys: list[str]) -> bool:
+    """Whether rows are in lexicographic order of ``keys`` (no big temporaries)."""
     present = [k for k in keys if k in columns]
     if not present or len(columns[present[0]]) < 2:
         return True
-    frame = pd.DataFrame({k: columns[k] for k in present}, copy=False)
-    return bool(pd.MultiIndex.from_frame(frame).is_monotonic_increasing)
+    tied = np.ones(len(columns[present[0]]) - 1, dtype=bool)
+    for key in present:
+        values = columns[key]
+        if values.dtype == object:
+            return False  # unusual keys: let the caller sort
+        if (tied & (values[1:] < values[:-1])).any():
+            return False
+        tied &= values[1:] == values[:-1]
+        if not tied.any():
+            return True
+    return True
 
 
 def chunks_to_frame(chunks: list[Chunk], keys: list[str]) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
+import os
 import platform
 import re
 import sys
@@ -35,11 +36,13 @@ from .run import (
     CRASHED,
     FAILED,
     OK,
+    PENDING,
     BatchOutcome,
     RunRecord,
     build_model,
     run_batch,
 )
+from .store import RunStore, StoreError, plan_from_manifest
 
 #: Aim for tasks of about this many seconds of work.
 TASK_SECONDS = 0.5
@@ -82,9 +85,15 @@ class BatchSizer:
 class Gatherer:
     """Collects records and frames as they arrive and builds the result."""
 
-    def __init__(self, plan: SweepPlan, on_progress: ProgressCallback | None) -> None:
+    def __init__(
+        self,
+        plan: SweepPlan,
+        on_progress: ProgressCallback | None,
+        store: RunStore | None = None,
+    ) -> None:
         self.plan = plan
         self.on_progress = on_progress
+        self.store = store
         self.records: dict[int, RunRecord] = {}
         self.frames: dict[str, list[Chunk]] = {
             "model": [],
@@ -93,8 +102,26 @@ class Gatherer:
         }
         self.tables: dict[str, list[Chunk]] = {}
         self.failed = 0
+        self.resumed = 0
+        if store is not None:
+            self._preload(store)
         if on_progress is not None:
-            on_progress(Progress(len(plan.runs), 0, 0))
+            on_progress(Progress(len(plan.runs), len(self.records), self.failed))
+
+    def _preload(self, store: RunStore) -> None:
+        records, frames, tables = store.read()
+        for record in records:
+            self.records[record.run_id] = record
+            self.failed += record.status != OK
+        for key, chunks in frames.items():
+            self.frames[key].extend(chunks)
+        for name, chunks in tables.items():
+            self.tables.setdefault(name, []).extend(chunks)
+        self.resumed = len(records)
+
+    def pending(self) -> list[RunSpec]:
+        """The runs of the plan that have not finished yet."""
+        return [r for r in self.plan.runs if r.run_id not in self.records]
 
     def add_record(self, record: RunRecord) -> None:
         self.records[record.run_id] = record
@@ -106,6 +133,8 @@ class Gatherer:
             )
 
     def add_frames(self, outcome: BatchOutcome) -> None:
+        if self.store is not None:
+            self.store.write(outcome)
         for key, frame in outcome.frames.items():
             if frame is not None:
                 self.frames[key].append(frame)
@@ -118,12 +147,22 @@ class Gatherer:
         for record in outcome.records:
             self.add_record(record)
 
+    def add_failure(self, record: RunRecord) -> None:
+        """A run that failed outside ``run_one`` (e.g. its worker died)."""
+        if self.store is not None:
+            self.store.write_records([record])
+        self.add_record(record)
+
     # -- the result -----------------------------------------------------------
-    def _runs_table(self) -> tuple[pd.DataFrame, dict[int, dict[str, Any]]]:
+    def _runs_table(
+        self, missing_status: str
+    ) -> tuple[pd.DataFrame, dict[int, dict[str, Any]]]:
         rows, kwargs = [], {}
         names = self.plan.space.names
         for spec in self.plan.runs:
-            record = self.records.get(spec.run_id) or RunRecord(spec.run_id, CANCELLED)
+            record = self.records.get(spec.run_id) or RunRecord(
+                spec.run_id, missing_status
+            )
             params = {
                 n: record.drawn.get(n) if isinstance(v, Sampler) else v
                 for n, v in spec.params.items()
@@ -151,13 +190,17 @@ class Gatherer:
 
     def build(
         self,
-        backend: Backend,
+        *,
+        executor: str,
+        workers: int,
         started: float,
         start_wall: dt.datetime,
         interrupted: bool,
+        missing_status: str = CANCELLED,
     ) -> SweepResult:
+        """The :class:`SweepResult` of everything gathered (consumes the chunks)."""
         plan = self.plan
-        runs, kwargs = self._runs_table()
+        runs, kwargs = self._runs_table(missing_status)
         model = chunks_to_frame(self.frames["model"], ["RunId", "Step"])
         reporters = set(model.columns)
         keys = ["iteration", *(n for n in plan.space.names if n not in reporters)]
@@ -184,8 +227,10 @@ class Gatherer:
             "seed_source": plan.seed_source,
             "master_seed": plan.master_seed,
             "seed_kwarg": plan.settings.seed_kwarg,
-            "executor": backend.name,
-            "workers": backend.workers,
+            "executor": executor,
+            "workers": workers,
+            "store": str(self.store.path) if self.store is not None else None,
+            "resumed_runs": self.resumed,
             "started_at": start_wall.isoformat(),
             "finished_at": dt.datetime.now(dt.UTC).isoformat(),
             "wall_time": time.perf_counter() - started,
@@ -233,13 +278,13 @@ def probe_collector(plan: SweepPlan) -> None:
     _mesa.release_model(model)
 
 
-def _run_inline(plan: SweepPlan, gatherer: Gatherer) -> bool:
+def _run_inline(plan: SweepPlan, runs: list[RunSpec], gatherer: Gatherer) -> bool:
     sizer = BatchSizer(workers=1)
     position = 0
     try:
-        while position < len(plan.runs):
-            size = sizer.size(len(plan.runs) - position) if sizer.count else 1
-            batch = plan.runs[position : position + size]
+        while position < len(runs):
+            size = sizer.size(len(runs) - position) if sizer.count else 1
+            batch = runs[position : position + size]
             position += size
             outcome = run_batch(plan.settings, batch, on_run=gatherer.add_record)
             gatherer.add_frames(outcome)
@@ -265,8 +310,10 @@ def _crash_record(spec: RunSpec, exc: BaseException, crashed: bool) -> RunRecord
     )
 
 
-def _run_pool(plan: SweepPlan, backend: Backend, gatherer: Gatherer) -> bool:
-    queue: deque[RunSpec] = deque(plan.runs)
+def _run_pool(
+    plan: SweepPlan, runs: list[RunSpec], backend: Backend, gatherer: Gatherer
+) -> bool:
+    queue: deque[RunSpec] = deque(runs)
     suspects: deque[RunSpec] = deque()  # retried one at a time after a crash
     in_flight: dict[cf.Future, list[RunSpec]] = {}
     alone: set[cf.Future] = set()
@@ -299,7 +346,7 @@ def _run_pool(plan: SweepPlan, backend: Backend, gatherer: Gatherer) -> bool:
                     if crashed:
                         backend.reset()
                     if isolated or (len(batch) == 1 and not crashed):
-                        gatherer.add_record(_crash_record(batch[0], exc, crashed))
+                        gatherer.add_failure(_crash_record(batch[0], exc, crashed))
                     else:
                         suspects.extend(batch)
                     continue
@@ -329,6 +376,7 @@ def sweep(
     rng: Any = None,
     executor: Any = None,
     on_progress: ProgressCallback | None = None,
+    store: str | os.PathLike | None = None,
 ) -> SweepResult:
     """Run a parameter sweep and return its tidy tables.
 
@@ -348,27 +396,87 @@ def sweep(
         rng: one seed per iteration, as ``mesa.batch_run(rng=[...])``.
         executor: a ``concurrent.futures.Executor`` to run on instead.
         on_progress: called with a :class:`Progress` as each run finishes.
+        store: a directory where finished runs are written (Parquet) as they
+            finish. Given the same store and definition again, the sweep
+            resumes: stored runs are loaded, only the others run.
 
     Returns:
         A :class:`~mesa_nb.SweepResult`. An interrupted sweep returns the
         finished runs, flagged ``interrupted``.
     """
-    plan = plan_sweep(
-        model_cls,
-        parameters,
+    definition = dict(
         iterations=iterations,
         max_steps=max_steps,
         data_collection_period=data_collection_period,
-        seed=seed,
         rng=rng,
     )
+    plan = plan_sweep(model_cls, parameters, seed=seed, **definition)
     workers = resolve_processes(processes)
+    run_store = None
+    if store is not None:
+        run_store = RunStore(store)
+        if run_store.exists() and plan.seed_source == "entropy":
+            # No seed given: resume with the seeds of the stored sweep.
+            stored_seed = run_store.stored_master_seed()
+            if stored_seed is not None:
+                plan = plan_sweep(model_cls, parameters, seed=stored_seed, **definition)
+                plan.seed_source = "entropy"
+        run_store.open(plan, store_metadata(plan))
     probe_collector(plan)
     backend = resolve_backend(workers, executor)
     started, start_wall = time.perf_counter(), dt.datetime.now(dt.UTC)
-    gatherer = Gatherer(plan, on_progress)
-    if backend.inline:
-        interrupted = _run_inline(plan, gatherer)
+    gatherer = Gatherer(plan, on_progress, run_store)
+    runs = gatherer.pending()
+    if not runs:
+        interrupted = False
+    elif backend.inline:
+        interrupted = _run_inline(plan, runs, gatherer)
     else:
-        interrupted = _run_pool(plan, backend, gatherer)
-    return gatherer.build(backend, started, start_wall, interrupted)
+        interrupted = _run_pool(plan, runs, backend, gatherer)
+    return gatherer.build(
+        executor=backend.name,
+        workers=backend.workers,
+        started=started,
+        start_wall=start_wall,
+        interrupted=interrupted,
+    )
+
+
+def store_metadata(plan: SweepPlan) -> dict[str, Any]:
+    """What a store's manifest records besides the definition."""
+    cls = plan.settings.model_cls
+    return {
+        "model": cls.__qualname__,
+        "model_module": cls.__module__,
+        "swept": list(plan.space.swept),
+        "sampled": list(plan.space.sampled),
+        "seed_source": plan.seed_source,
+        "n_runs": len(plan.runs),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "versions": versions(),
+    }
+
+
+def load_store(path: str | os.PathLike, model_cls: type | None = None) -> SweepResult:
+    """Load a results store into a :class:`SweepResult` without running anything.
+
+    Runs not stored yet have status ``pending``. Give ``model_cls`` to be able
+    to :meth:`~SweepResult.rebuild_model`.
+    """
+    run_store = RunStore(path)
+    if not run_store.exists():
+        raise StoreError(f"{path} has no manifest.json: it is not a results store.")
+    manifest = run_store.manifest()
+    plan = plan_from_manifest(manifest, model_cls)
+    gatherer = Gatherer(plan, None, run_store)
+    now = dt.datetime.now(dt.UTC)
+    result = gatherer.build(
+        executor="store",
+        workers=0,
+        started=time.perf_counter(),
+        start_wall=now,
+        interrupted=False,
+        missing_status=PENDING,
+    )
+    result.metadata["wall_time"] = float(result.runs["wall_time"].sum())
+    return result

@@ -106,6 +106,7 @@ class BatchRun(Magics, Configurable):
             else self.data_collection_period,
             "processes": processes,
             "seed": args.seed,
+            "store": args.store,
         }
 
     @magic_arguments()
@@ -139,6 +140,11 @@ class BatchRun(Magics, Configurable):
         "-o",
         "--out",
         help="Bind the result to this name (default: BatchRun.output = 'results').",
+    )
+    @argument(
+        "--store",
+        help="Write finished runs to this directory (Parquet) as "
+        "they finish; run the same cell again to resume after a crash.",
     )
     @argument("-q", "--quiet", action="store_true", help="No progress bar.")
     @argument(
@@ -189,6 +195,11 @@ class BatchRun(Magics, Configurable):
         except MesaNbError as exc:
             raise UsageError(str(exc)) from None
         namespace[output] = result
+        if result.metadata["resumed_runs"]:
+            print(
+                f"Resumed from {args.store}: {result.metadata['resumed_runs']} runs "
+                "were already stored; only the others ran."
+            )
         if result.interrupted:
             print(
                 f"Interrupted: kept {result.n_ok} finished runs in {output!r}; "

@@ -23,6 +23,7 @@ from .plan import RunSettings, RunSpec, model_kwargs
 from .seeding import sampling_rng
 
 OK, FAILED, CRASHED, CANCELLED = "ok", "failed", "crashed", "cancelled"
+PENDING = "pending"
 
 
 @dataclass

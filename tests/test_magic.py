@@ -226,3 +226,33 @@ def test_unload_and_reload(shell):
     shell.run_line_magic("reload_ext", "mesa_nb")
     assert shell.find_cell_magic("batchrun") is not None
     assert sum(type(c).__name__ == "BatchRun" for c in shell.configurables) == 1
+
+
+def test_store_option_writes_and_resumes(ip, tmp_path, capsys):
+    cell = f"%%batchrun CellModel -s 3 --seed 5 --store {tmp_path}\nn = [2, 3]\n"
+    ip.run_cell(cell)
+    first = ip.user_ns["results"]
+    assert (tmp_path / "manifest.json").exists()
+    capsys.readouterr()
+    ip.run_cell(cell)
+    assert "Resumed from" in capsys.readouterr().out
+    again = ip.user_ns["results"]
+    assert again.metadata["resumed_runs"] == 2
+    assert again.agents.equals(first.agents)
+
+
+def test_an_interrupt_binds_the_finished_runs(ip, capsys):
+    import signal
+    import threading
+
+    ip.run_cell(
+        "import time\nclass SlowCell(CellModel):\n"
+        "    def step(self):\n        time.sleep(0.05)\n        super().step()\n"
+    )
+    main = threading.main_thread().ident
+    threading.Timer(1.0, signal.pthread_kill, args=(main, signal.SIGINT)).start()
+    ip.run_cell("%%batchrun SlowCell -s 4 -i 30\nn = 2\n")
+    results = ip.user_ns["results"]
+    assert results.interrupted and 0 < results.n_ok < 30
+    assert results.n_ok + results.n_cancelled == 30
+    assert f"Interrupted: kept {results.n_ok} finished runs" in capsys.readouterr().out
