@@ -26,15 +26,19 @@ def model_record_count(collector: Any) -> int:
     return 0
 
 
-def drive(model: Any, max_steps: int) -> list[int]:
+def drive(model: Any, max_steps: int, stop: Any = None) -> list[int]:
     """Step ``model`` until it stops or has run ``max_steps`` steps.
 
     Returns the Step (``model.steps``) at which each model record was taken.
+    ``stop`` (a ``threading.Event``) set from another thread ends the run with
+    ``KeyboardInterrupt`` between two steps.
     """
     collector = model.datacollector
     seen = model_record_count(collector)
     record_steps = [int(model.steps)] * seen
     while model.running and model.steps < max_steps:
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt("sweep stopped")
         model.step()
         count = model_record_count(collector)
         if count != seen:

@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import sys
+import threading
 import time
 import traceback
 from collections import deque
@@ -278,7 +279,9 @@ def probe_collector(plan: SweepPlan) -> None:
     _mesa.release_model(model)
 
 
-def _run_inline(plan: SweepPlan, runs: list[RunSpec], gatherer: Gatherer) -> bool:
+def _run_inline(
+    plan: SweepPlan, runs: list[RunSpec], gatherer: Gatherer, cancel: Any = None
+) -> bool:
     sizer = BatchSizer(workers=1)
     position = 0
     try:
@@ -286,7 +289,11 @@ def _run_inline(plan: SweepPlan, runs: list[RunSpec], gatherer: Gatherer) -> boo
             size = sizer.size(len(runs) - position) if sizer.count else 1
             batch = runs[position : position + size]
             position += size
-            outcome = run_batch(plan.settings, batch, on_run=gatherer.add_record)
+            if cancel is not None and cancel.is_set():
+                return True
+            outcome = run_batch(
+                plan.settings, batch, on_run=gatherer.add_record, stop=cancel
+            )
             gatherer.add_frames(outcome)
             sizer.observe(outcome.records)
             if outcome.interrupted:
@@ -311,7 +318,11 @@ def _crash_record(spec: RunSpec, exc: BaseException, crashed: bool) -> RunRecord
 
 
 def _run_pool(
-    plan: SweepPlan, runs: list[RunSpec], backend: Backend, gatherer: Gatherer
+    plan: SweepPlan,
+    runs: list[RunSpec],
+    backend: Backend,
+    gatherer: Gatherer,
+    cancel: Any = None,
 ) -> bool:
     queue: deque[RunSpec] = deque(runs)
     suspects: deque[RunSpec] = deque()  # retried one at a time after a crash
@@ -334,7 +345,9 @@ def _run_pool(
                 while queue and len(in_flight) < 2 * backend.workers:
                     size = min(sizer.size(len(queue)), len(queue))
                     submit([queue.popleft() for _ in range(size)])
-            done, _ = cf.wait(in_flight, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt("sweep stopped")
+            done, _ = cf.wait(in_flight, timeout=0.2, return_when=cf.FIRST_COMPLETED)
             for future in done:
                 batch = in_flight.pop(future)
                 isolated = future in alone
@@ -377,6 +390,7 @@ def sweep(
     executor: Any = None,
     on_progress: ProgressCallback | None = None,
     store: str | os.PathLike | None = None,
+    cancel: threading.Event | None = None,
 ) -> SweepResult:
     """Run a parameter sweep and return its tidy tables.
 
@@ -399,6 +413,9 @@ def sweep(
         store: a directory where finished runs are written (Parquet) as they
             finish. Given the same store and definition again, the sweep
             resumes: stored runs are loaded, only the others run.
+        cancel: a ``threading.Event``; setting it (from another thread, e.g. a
+            Stop button) stops the sweep as an interrupt does: pending runs
+            are cancelled, running ones stopped, finished ones kept.
 
     Returns:
         A :class:`~mesa_nb.SweepResult`. An interrupted sweep returns the
@@ -430,9 +447,9 @@ def sweep(
     if not runs:
         interrupted = False
     elif backend.inline:
-        interrupted = _run_inline(plan, runs, gatherer)
+        interrupted = _run_inline(plan, runs, gatherer, cancel)
     else:
-        interrupted = _run_pool(plan, runs, backend, gatherer)
+        interrupted = _run_pool(plan, runs, backend, gatherer, cancel)
     return gatherer.build(
         executor=backend.name,
         workers=backend.workers,

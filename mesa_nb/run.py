@@ -78,7 +78,9 @@ def _tag(frame: pd.DataFrame | None, run_id: int) -> pd.DataFrame | None:
     return frame
 
 
-def run_one(spec: RunSpec, settings: RunSettings) -> tuple[RunRecord, dict[str, Any]]:
+def run_one(
+    spec: RunSpec, settings: RunSettings, stop: Any = None
+) -> tuple[RunRecord, dict[str, Any]]:
     """Build, step and read one model; failures are caught and recorded."""
     start = time.perf_counter()
     record = RunRecord(spec.run_id, OK)
@@ -86,7 +88,7 @@ def run_one(spec: RunSpec, settings: RunSettings) -> tuple[RunRecord, dict[str, 
     data: dict[str, Any] = {}
     try:
         model, record.drawn = build_model(spec, settings)
-        record_steps = drive(model, settings.max_steps)
+        record_steps = drive(model, settings.max_steps, stop)
         data = read_collector(model, record_steps, settings.data_collection_period)
         for key in ("model", "agents", "agenttypes"):
             data[key] = _tag(data[key], spec.run_id)
@@ -116,11 +118,12 @@ def run_batch(
     settings: RunSettings,
     specs: Sequence[RunSpec],
     on_run: Callable[[RunRecord], None] | None = None,
+    stop: Any = None,
 ) -> BatchOutcome:
     """Run ``specs`` one after the other and pack their data per table.
 
-    A ``KeyboardInterrupt`` stops the batch; the runs finished so far are kept
-    and the outcome is flagged ``interrupted``.
+    A ``KeyboardInterrupt`` (or ``stop`` being set) stops the batch; the runs
+    finished so far are kept and the outcome is flagged ``interrupted``.
     """
     records: list[RunRecord] = []
     parts: dict[str, list] = {"model": [], "agents": [], "agenttypes": []}
@@ -128,7 +131,7 @@ def run_batch(
     interrupted = False
     try:
         for spec in specs:
-            record, data = run_one(spec, settings)
+            record, data = run_one(spec, settings, stop)
             if data:
                 for key, frames in parts.items():
                     frames.append(data[key])
