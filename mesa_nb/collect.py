@@ -8,9 +8,13 @@ run is driven (see :func:`drive`), since Mesa 3.3 does not store it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from .columns import ChunkBuilder
 
 COLLECTOR_HINT = (
     "Create one in __init__, e.g. self.datacollector = mesa.DataCollector("
@@ -57,46 +61,86 @@ def kept_steps(collected: list[int], period: int) -> set[int]:
     return {s for s in collected if s % period == 0} | {last}
 
 
-def _keyed_frame(frame: pd.DataFrame, keep: set[int]) -> pd.DataFrame:
-    frame = frame.reset_index()
-    frame["Step"] = frame["Step"].astype("int64")
-    return frame[frame["Step"].isin(keep)]
+def _agent_columns(
+    frame: pd.DataFrame, agent_type: str | None = None
+) -> dict[str, np.ndarray]:
+    """A collector's agent DataFrame (index Step, AgentID) as plain columns."""
+    index = frame.index
+    columns = {
+        "Step": index.get_level_values(0).to_numpy().astype(np.int64),
+        "AgentID": index.get_level_values(1).to_numpy(),
+    }
+    if agent_type is not None:
+        columns["AgentType"] = np.full(len(frame), agent_type, dtype=object)
+    for name in frame.columns:
+        columns[str(name)] = frame[name].to_numpy()
+    return columns
 
 
-def read_collector(model: Any, record_steps: list[int], period: int) -> dict[str, Any]:
-    """The run's records as frames: model, agents, agent types and tables."""
+def _keep_rows(columns: dict[str, np.ndarray], keep: set[int]) -> dict[str, np.ndarray]:
+    steps = columns["Step"]
+    mask = np.isin(steps, np.fromiter(keep, dtype=np.int64, count=len(keep)))
+    if mask.all():
+        return columns
+    return {name: values[mask] for name, values in columns.items()}
+
+
+def _model_columns(
+    collector: Any, record_steps: list[int], keep: set[int]
+) -> dict[str, list[Any]]:
+    """One row per kept Step: the last model record taken at that Step."""
+    last_index = {step: i for i, step in enumerate(record_steps)}
+    steps = sorted(s for s in keep if s in last_index) if last_index else sorted(keep)
+    columns: dict[str, list[Any]] = {"Step": steps}
+    for name, values in collector.model_vars.items():
+        columns[str(name)] = [values[last_index[s]] for s in steps]
+    return columns
+
+
+def read_collector(model: Any, record_steps: list[int], period: int) -> RunData:
+    """The run's kept records as columns: model, agents, agent types, tables."""
     collector = model.datacollector
-    agents = agenttypes = None
-    agent_steps: set[int] = set()
+    agent_tables = []
     if collector.agent_reporters:
-        agents = collector.get_agent_vars_dataframe()
-        agent_steps.update(int(s) for s in agents.index.get_level_values("Step"))
+        agent_tables.append(_agent_columns(collector.get_agent_vars_dataframe()))
     typed = []
     for agent_type in getattr(collector, "agenttype_reporters", {}) or {}:
+        name = getattr(agent_type, "__name__", str(agent_type))
         frame = collector.get_agenttype_vars_dataframe(agent_type)
-        frame["AgentType"] = getattr(agent_type, "__name__", str(agent_type))
-        agent_steps.update(int(s) for s in frame.index.get_level_values("Step"))
-        typed.append(frame)
+        typed.append(_agent_columns(frame, name))
 
+    agent_steps: set[int] = set()
+    for columns in [*agent_tables, *typed]:
+        agent_steps.update(np.unique(columns["Step"]).tolist())
     keep = kept_steps(record_steps + sorted(agent_steps), period)
-    model_frame = pd.DataFrame(
-        {"Step": record_steps, **collector.model_vars}, copy=False
-    )
-    if len(model_frame.columns) == 1:  # agent reporters only
-        model_frame = pd.DataFrame({"Step": sorted(keep)})
-    model_frame = model_frame.drop_duplicates("Step", keep="last")
-    model_frame = model_frame[model_frame["Step"].isin(keep)]
-    if agents is not None:
-        agents = _keyed_frame(agents, keep)
+
+    data = RunData()
+    data.model = _model_columns(collector, record_steps, keep)
+    if agent_tables:
+        data.agents = _keep_rows(agent_tables[0], keep)
     if typed:
-        agenttypes = _keyed_frame(pd.concat(typed), keep)
-    tables = {
-        name: collector.get_table_dataframe(name)
-        for name in getattr(collector, "tables", {}) or {}
-    }
-    return {
-        "model": model_frame,
-        "agents": agents,
-        "agenttypes": agenttypes,
-        "tables": tables,
-    }
+        joined = ChunkBuilder()
+        for columns in typed:
+            joined.add(columns, len(columns["Step"]))
+        data.agenttypes = _keep_rows(joined.finish(), keep)
+    for name in getattr(collector, "tables", {}) or {}:
+        frame = collector.get_table_dataframe(name)
+        data.tables[name] = {str(c): frame[c].to_numpy() for c in frame.columns}
+    return data
+
+
+@dataclass
+class RunData:
+    """The columns one run contributes to each table."""
+
+    model: dict[str, Any] = field(default_factory=dict)
+    agents: dict[str, Any] | None = None
+    agenttypes: dict[str, Any] | None = None
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def items(self) -> list[tuple[str, dict[str, Any] | None]]:
+        """``(table, columns)`` pairs, the collector's tables as ``tables/<name>``."""
+        pairs = [("model", self.model), ("agents", self.agents)]
+        pairs.append(("agenttypes", self.agenttypes))
+        pairs += [(f"tables/{name}", cols) for name, cols in self.tables.items()]
+        return pairs

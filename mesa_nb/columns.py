@@ -7,12 +7,68 @@ the final table needs little more memory than the table itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 Chunk = dict[str, np.ndarray]
+
+
+def infer_array(values: Sequence[Any]) -> np.ndarray:
+    """A numpy array of Python values, typed as pandas would (object if mixed)."""
+    return pd.Series(values, dtype=None if len(values) else object).to_numpy()
+
+
+def _join(pieces: list[Any]) -> np.ndarray:
+    if all(isinstance(p, np.ndarray) for p in pieces):
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+    flat = itertools.chain.from_iterable(
+        p.tolist() if isinstance(p, np.ndarray) else p for p in pieces
+    )
+    return infer_array(list(flat))
+
+
+class ChunkBuilder:
+    """Collects column pieces (lists or arrays) run by run, joins them once."""
+
+    def __init__(self) -> None:
+        self.pieces: dict[str, list[Any]] = {}
+        self.sizes: list[int] = []
+        self.keys: list[Any] = []
+
+    @property
+    def rows(self) -> int:
+        """Rows added so far."""
+        return sum(self.sizes)
+
+    def add(
+        self, columns: Mapping[str, Sequence[Any]], rows: int, key: Any = None
+    ) -> None:
+        """Append ``rows`` rows given as ``{column: values}`` (``key``: whose)."""
+        for name in columns:
+            if name not in self.pieces:
+                self.pieces[name] = [[None] * n for n in self.sizes]
+        for name, pieces in self.pieces.items():
+            pieces.append(columns[name] if name in columns else [None] * rows)
+        self.sizes.append(rows)
+        self.keys.append(key)
+
+    def drop_last(self) -> None:
+        """Forget the last :meth:`add`."""
+        if self.sizes:
+            self.sizes.pop()
+            self.keys.pop()
+            for pieces in self.pieces.values():
+                pieces.pop()
+
+    def finish(self) -> Chunk | None:
+        """The joined chunk, or None if nothing was added."""
+        if not self.rows:
+            return None
+        return {name: _join(pieces) for name, pieces in self.pieces.items()}
 
 
 def frame_to_chunk(frame: pd.DataFrame) -> Chunk:

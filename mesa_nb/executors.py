@@ -31,6 +31,8 @@ class Backend:
     name = "backend"
     workers = 1
     inline = False
+    #: shipped with every task; runs stop between steps when it is set
+    stop_token: Any = None
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future:
         """Start ``fn(*args)`` somewhere; return its future."""
@@ -115,14 +117,33 @@ class ExecutorBackend(Backend):
 
 
 def resolve_backend(processes: int, executor: Any = None) -> Backend:
-    """Pick the backend for ``processes`` workers or a given ``executor``."""
+    """Pick the backend for ``processes`` workers or a given ``executor``.
+
+    ``executor`` may be a ``concurrent.futures.Executor``, a Dask
+    ``distributed.Client``, a scheduler address (``"tcp://host:8786"``), or
+    ``"dask"`` for a local Dask cluster of ``processes`` workers.
+    """
     if executor is None:
         return InProcessBackend() if processes == 1 else LokyBackend(processes)
     if isinstance(executor, Backend):
         return executor
     if isinstance(executor, cf.Executor):
         return ExecutorBackend(executor)
+    if isinstance(executor, str) or type(executor).__module__.startswith("distributed"):
+        from . import distributed_backend as dask
+
+        if executor == "dask":
+            return dask.DaskBackend(dask.local_client(processes))
+        if isinstance(executor, str):
+            if "://" not in executor:
+                raise SweepOptionError(
+                    f"executor={executor!r}: give 'dask' for a local Dask cluster "
+                    "or a scheduler address such as 'tcp://127.0.0.1:8786'."
+                )
+            return dask.DaskBackend(dask.connect(executor))
+        if dask.is_dask_client(executor):
+            return dask.DaskBackend(executor)
     raise SweepOptionError(
-        f"executor must be a concurrent.futures.Executor, got "
-        f"{type(executor).__name__}."
+        f"executor must be a concurrent.futures.Executor, a dask.distributed "
+        f"Client, a scheduler address or 'dask', not {type(executor).__name__}."
     )

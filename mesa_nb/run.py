@@ -12,11 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
+import numpy as np
 
 from . import _mesa
-from .collect import COLLECTOR_HINT, drive, read_collector
-from .columns import Chunk, frame_to_chunk
+from .collect import COLLECTOR_HINT, RunData, drive, read_collector
+from .columns import Chunk, ChunkBuilder
 from .errors import ModelClassError
 from .parameters import Sampler
 from .plan import RunSettings, RunSpec, model_kwargs
@@ -71,33 +71,23 @@ def build_model(spec: RunSpec, settings: RunSettings) -> tuple[Any, dict[str, An
     return model, drawn
 
 
-def _tag(frame: pd.DataFrame | None, run_id: int) -> pd.DataFrame | None:
-    if frame is None:
-        return None
-    frame.insert(0, "RunId", run_id)
-    return frame
-
-
 def run_one(
     spec: RunSpec, settings: RunSettings, stop: Any = None
-) -> tuple[RunRecord, dict[str, Any]]:
+) -> tuple[RunRecord, RunData | None]:
     """Build, step and read one model; failures are caught and recorded."""
     start = time.perf_counter()
     record = RunRecord(spec.run_id, OK)
     model = None
-    data: dict[str, Any] = {}
+    data: RunData | None = None
     try:
         model, record.drawn = build_model(spec, settings)
         record_steps = drive(model, settings.max_steps, stop)
         data = read_collector(model, record_steps, settings.data_collection_period)
-        for key in ("model", "agents", "agenttypes"):
-            data[key] = _tag(data[key], spec.run_id)
-        data["tables"] = {k: _tag(v, spec.run_id) for k, v in data["tables"].items()}
     except Exception as exc:
         record.status = FAILED
         record.error = f"{type(exc).__name__}: {exc}"
         record.traceback = traceback.format_exc()
-        data = {}
+        data = None
     finally:
         if model is not None:
             record.steps = int(model.steps)
@@ -106,12 +96,14 @@ def run_one(
     return record, data
 
 
-def _concat(frames: list[pd.DataFrame]) -> Chunk | None:
-    frames = [f for f in frames if f is not None and len(f.columns)]
-    if not frames:
-        return None
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    return frame_to_chunk(frame)
+def _add_run(builders: dict[str, ChunkBuilder], run_id: int, data: RunData) -> None:
+    for table, columns in data.items():
+        if columns is None:
+            continue
+        rows = len(next(iter(columns.values()))) if columns else 0
+        builder = builders.setdefault(table, ChunkBuilder())
+        run_ids = np.full(rows, run_id, dtype=np.int64)
+        builder.add({"RunId": run_ids, **columns}, rows, key=run_id)
 
 
 def run_batch(
@@ -126,30 +118,28 @@ def run_batch(
     finished so far are kept and the outcome is flagged ``interrupted``.
     """
     records: list[RunRecord] = []
-    parts: dict[str, list] = {"model": [], "agents": [], "agenttypes": []}
-    tables: dict[str, list] = {}
+    builders: dict[str, ChunkBuilder] = {}
     interrupted = False
     try:
         for spec in specs:
             record, data = run_one(spec, settings, stop)
-            if data:
-                for key, frames in parts.items():
-                    frames.append(data[key])
-                for name, frame in data["tables"].items():
-                    tables.setdefault(name, []).append(frame)
+            if data is not None:
+                _add_run(builders, spec.run_id, data)
             records.append(record)
             if on_run is not None:
                 on_run(record)
     except KeyboardInterrupt:
         interrupted = True
-        kept = {r.run_id for r in records}
-        for frames in [*parts.values(), *tables.values()]:
-            frames[:] = [
-                f for f in frames if f is None or f.empty or f["RunId"].iat[0] in kept
-            ]
+        finished = {r.run_id for r in records}
+        for builder in builders.values():
+            if (builder.sizes and not finished) or (
+                builder.sizes and builder.pieces["RunId"][-1][0] not in finished
+            ):
+                builder.drop_last()
+    chunks = {table: builder.finish() for table, builder in builders.items()}
     return BatchOutcome(
         records,
-        {key: _concat(frames) for key, frames in parts.items()},
-        {name: _concat(frames) for name, frames in tables.items()},
+        {table: chunks.get(table) for table in ("model", "agents", "agenttypes")},
+        {t.split("/", 1)[1]: c for t, c in chunks.items() if t.startswith("tables/")},
         interrupted,
     )
