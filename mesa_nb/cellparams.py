@@ -52,7 +52,7 @@ def parse_parameter_cell(cell: str, namespace: Mapping[str, Any]) -> dict[str, A
     names = _targets(tree)
     scope: dict[str, Any] = dict(namespace)
     try:
-        exec(compile(tree, "<%%batchrun cell>", "exec"), scope)  # noqa: S102
+        exec(compile(tree, "<%%batchrun cell>", "exec"), scope)
     except Exception as exc:
         line = _line_of(exc)
         where = f" on line {line}" if line else ""

@@ -331,7 +331,9 @@ def _run_pool(
     sizer = BatchSizer(backend.workers)
 
     def submit(batch: list[RunSpec], isolated: bool = False) -> None:
-        future = backend.submit(run_batch, plan.settings, batch, None, backend.stop_token)
+        future = backend.submit(
+            run_batch, plan.settings, batch, None, backend.stop_token
+        )
         in_flight[future] = batch
         if isolated:
             alone.add(future)

@@ -27,8 +27,9 @@ Models:
 import math
 from collections.abc import Iterable
 
-from ._mesa import mesa
 from mesa.space import MultiGrid, SingleGrid
+
+from ._mesa import mesa
 
 __all__ = [
     "BoltzmannWealth",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 from traitlets import Bool, Int, Unicode
@@ -44,14 +44,13 @@ def resolve_model(name: str, namespace: dict[str, Any]) -> type:
     head, *rest = name.split(".")
     if head in namespace:
         obj = namespace[head]
-        for part in rest:
-            if not hasattr(obj, part):
-                raise UsageError(
-                    f"{'.'.join([head, *rest[: rest.index(part)]])} "
-                    f"has no attribute {part!r}."
-                )
-            obj = getattr(obj, part)
-        return obj
+        try:
+            for part in rest:
+                obj = getattr(obj, part)
+        except AttributeError:
+            pass
+        else:
+            return obj
     if rest:
         module_name, _, attr = name.rpartition(".")
         try:
@@ -93,21 +92,29 @@ class BatchRun(Magics, Configurable):
         Magics.__init__(self, shell=shell)  # registers self in shell.configurables
 
     def _options(self, args: Any) -> dict[str, Any]:
-        processes = self.processes if args.processes is None else args.processes
+        def given(value: Any, default: Any) -> Any:
+            return default if value is None else value
+
         return {
-            "iterations": args.iterations
-            if args.iterations is not None
-            else self.iterations,
-            "max_steps": args.max_steps
-            if args.max_steps is not None
-            else self.max_steps,
-            "data_collection_period": args.period
-            if args.period is not None
-            else self.data_collection_period,
-            "processes": processes,
+            "iterations": given(args.iterations, self.iterations),
+            "max_steps": given(args.max_steps, self.max_steps),
+            "data_collection_period": given(args.period, self.data_collection_period),
+            "processes": given(args.processes, self.processes),
             "seed": args.seed,
             "store": args.store,
+            "executor": self._executor(args.client),
         }
+
+    def _executor(self, client: str | None) -> Any:
+        if client is None or client == "dask" or "://" in client:
+            return client
+        if client not in self.shell.user_ns:
+            raise UsageError(
+                f"--client {client}: no such name in the notebook. Create it first, "
+                "e.g. `from dask.distributed import Client; client = Client()`, or "
+                "pass a scheduler address (tcp://host:8786) or 'dask'."
+            )
+        return self.shell.user_ns[client]
 
     @magic_arguments()
     @argument(
@@ -140,6 +147,12 @@ class BatchRun(Magics, Configurable):
         "-o",
         "--out",
         help="Bind the result to this name (default: BatchRun.output = 'results').",
+    )
+    @argument(
+        "--client",
+        help="Run on Dask: the name of a distributed.Client (or any "
+        "concurrent.futures executor) in the notebook, a scheduler address such as "
+        "tcp://host:8786, or 'dask' for a local cluster of --processes workers.",
     )
     @argument(
         "--store",
@@ -212,6 +225,32 @@ class BatchRun(Magics, Configurable):
             )
         return result
 
+    @line_magic
+    def batchrun_form(self, line: str) -> None:
+        """Show a widget form to pick and run a sweep of MODEL.
+
+        Example::
+
+            %batchrun_form BoltzmannWealth
+
+        Run options default to the ``%config BatchRun.*`` values.
+        """
+        from .form import SweepForm, config_options
+
+        name = line.strip()
+        if not name:
+            raise UsageError("Give the model: %batchrun_form MODEL")
+        namespace = self.shell.user_ns
+        model_cls = resolve_model(name, namespace)
+        display(
+            SweepForm(
+                model_cls,
+                namespace=namespace,
+                model_name=name,
+                options=config_options(self.shell),
+            )
+        )
+
     def _dry_run(self, model_cls: type, parameters: dict, options: dict) -> None:
         plan = plan_sweep(
             model_cls,
@@ -248,6 +287,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     """Remove the magics (``%unload_ext mesa_nb``)."""
     ipython.magics_manager.registry.pop("BatchRun", None)
     ipython.magics_manager.magics["cell"].pop("batchrun", None)
+    ipython.magics_manager.magics["line"].pop("batchrun_form", None)
     ipython.configurables[:] = [
         c for c in ipython.configurables if not isinstance(c, BatchRun)
     ]

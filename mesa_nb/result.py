@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .run import CANCELLED, FAILED, OK
+
+if TYPE_CHECKING:
+    from .plots import PlotAccessor
 
 RUN_KEYS = ["RunId", "iteration"]
 FAILED_STATUSES = ("failed", "crashed")
@@ -169,6 +172,24 @@ class SweepResult:
             model.step()
         return model
 
+    # -- statistics and plots ---------------------------------------------------
+    @property
+    def plot(self) -> PlotAccessor:
+        """Quick plots of this result: lines, final, heatmap, agents (matplotlib)."""
+        from .plots import PlotAccessor
+
+        return PlotAccessor(self)
+
+    def stats(self, reporter: str, by: Any = None, **kwargs: Any) -> pd.DataFrame:
+        """Replicate statistics of a model reporter: see ``mesa_nb.stats``.
+
+        ``by``, ``level`` and ``final`` as in
+        :func:`mesa_nb.stats.replicate_stats`.
+        """
+        from .stats import replicate_stats
+
+        return replicate_stats(self, reporter, by, **kwargs)
+
     # -- display --------------------------------------------------------------
     def summary(self) -> str:
         """A few lines: runs ok / failed / cancelled, wall time, table shapes."""
@@ -200,6 +221,16 @@ class SweepResult:
 
     def __repr__(self) -> str:
         return self.summary()
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        head = self.model.head(5).to_html(index=False, border=0, max_cols=12)
+        return (
+            f"<pre>{escape(self.summary())}</pre>"
+            "<details><summary>first rows of <code>.model</code></summary>"
+            f"{head}</details>"
+        )
 
 
 def _native(value: Any) -> Any:

@@ -46,22 +46,10 @@ MODEL_CELL = textwrap.dedent(
 )
 
 
-class RaisingShell(InteractiveShell):
-    """A shell whose run_cell re-raises what the cell raised (as jupysql's)."""
-
-    def run_cell(self, *args, **kwargs):
-        result = super().run_cell(*args, **kwargs)
-        result.raise_error()
-        return result
-
-
 @pytest.fixture(scope="module")
-def shell():
-    ip = RaisingShell.instance()
-    ip.run_line_magic("load_ext", "mesa_nb")
-    ip.run_cell(MODEL_CELL)
-    yield ip
-    ip.run_line_magic("unload_ext", "mesa_nb")
+def shell(ipython):
+    ipython.run_cell(MODEL_CELL)
+    return ipython
 
 
 @pytest.fixture

@@ -257,9 +257,11 @@ def test_a_cancel_event_from_another_thread_stops_the_sweep(processes):
     cancel = threading.Event()
     threading.Timer(1.5, cancel.set).start()
     start = time.perf_counter()
-    result = mesa_nb.sweep(Crashy, {"work": [0.1] * 40}, max_steps=5,
-                           processes=processes, cancel=cancel)
+    result = mesa_nb.sweep(
+        Crashy, {"work": [0.1] * 40}, max_steps=5, processes=processes, cancel=cancel
+    )
     assert time.perf_counter() - start < 1.5 + 1.0
     assert result.interrupted and result.n_ok + result.n_cancelled == 40
     assert set(result.model["RunId"]) == set(
-        result.runs.loc[result.runs["status"] == "ok", "RunId"])
+        result.runs.loc[result.runs["status"] == "ok", "RunId"]
+    )

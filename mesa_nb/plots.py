@@ -1,0 +1,540 @@
+"""Quick matplotlib plots of a sweep: time series, final values, heatmaps, agents.
+
+Every function takes a :class:`~mesa_nb.SweepResult` (or its DataFrames),
+draws on ``ax`` (a new figure when None) and returns the Axes. Only finished
+runs are drawn; with a SweepResult the title says how many runs failed.
+``result.plot`` binds them to a result: ``result.plot.lines("Gini")``.
+
+matplotlib is imported when a plot is drawn (``pip install 'mesa_nb[notebook]'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .errors import ParameterError
+from .result import SweepResult
+from .run import OK
+from .stats import (
+    ModelTable,
+    check_by,
+    model_table,
+    numeric_values,
+    replicate_stats,
+    unknown_name,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["PlotAccessor", "agents", "final", "heatmap", "lines"]
+
+_INSTALL_HINT = "pip install 'mesa_nb[notebook]'"
+_MAX_CYCLE_COLORS = 10
+_MAX_ANNOTATED_CELLS = 100
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(f"mesa_nb's plots need matplotlib: {_INSTALL_HINT}") from exc
+    return plt
+
+
+def _axes(ax: Axes | None) -> Axes:
+    if ax is not None:
+        return ax
+    _, ax = _pyplot().subplots(figsize=(7, 4.5), layout="constrained")
+    return ax
+
+
+def _fmt(value: Any) -> str:
+    """A parameter value as a short label: 0.5, 100, True, torus."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _colors(n: int) -> list[Any]:
+    plt = _pyplot()
+    if n <= _MAX_CYCLE_COLORS:
+        cycle = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+        return [cycle[i % len(cycle)] for i in range(n)]
+    return list(plt.get_cmap("viridis")(np.linspace(0.0, 0.9, n)))
+
+
+def _groups(frame: pd.DataFrame, by: str | None) -> list[tuple[Any, pd.DataFrame]]:
+    """``[(value, rows)]`` sorted by value; ``[(None, frame)]`` without ``by``."""
+    if by is None:
+        return [(None, frame)]
+    return list(frame.groupby(by, sort=True, dropna=False))
+
+
+def _first_swept(table_swept: Sequence[str]) -> str | None:
+    return table_swept[0] if table_swept else None
+
+
+def _one_by(table: ModelTable, by: str | None) -> str | None:
+    if by is None:
+        return _first_swept(table.swept)
+    if not isinstance(by, str):
+        raise TypeError(f"by must be one parameter name (a str), got {by!r}.")
+    return check_by(table, by)[0]
+
+
+def lines(
+    data: SweepResult | pd.DataFrame,
+    reporter: str,
+    by: str | None = None,
+    *,
+    band: Literal["ci", "minmax"] | None = "ci",
+    level: float = 0.95,
+    runs: bool = False,
+    ax: Axes | None = None,
+) -> Axes:
+    """A model reporter over Step: the mean of the replicates, one line per ``by``.
+
+    Args:
+        data: a SweepResult or its ``model`` table.
+        reporter: the model reporter to plot.
+        by: the parameter whose values get one line each. Default: the first
+            swept parameter, or one line if nothing is swept.
+        band: shade the ``level`` confidence interval of the mean (``"ci"``),
+            the range over runs (``"minmax"``) or nothing (None).
+        level: confidence level of the ``"ci"`` band.
+        runs: also draw every run as a thin, faint line.
+        ax: the Axes to draw on; a new figure when None.
+    """
+    if band not in ("ci", "minmax", None):
+        raise ValueError(f"band must be 'ci', 'minmax' or None, got {band!r}.")
+    table = model_table(data)
+    by = _one_by(table, by)
+    stats = replicate_stats(table, reporter, [] if by is None else [by], level=level)
+    ax = _axes(ax)
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+
+    groups = _groups(stats, by)
+    # same grouping of the same rows: the runs of each group, in the same order
+    run_groups = [rows for _, rows in _groups(table.frame, by)] if runs else []
+    marker = "o" if stats["Step"].nunique() == 1 else None
+    shaded = False
+    for i, ((value, rows), color) in enumerate(
+        zip(groups, _colors(len(groups)), strict=True)
+    ):
+        if runs:
+            group_runs = list(run_groups[i].groupby("RunId", sort=True))
+            faint = min(0.3, 2.0 / len(group_runs))  # fainter when there are many
+            for _, run in group_runs:
+                ax.plot(
+                    run["Step"],
+                    numeric_values(run, reporter, "model reporter"),
+                    color=color,
+                    alpha=faint,
+                    linewidth=0.7,
+                    marker=marker,
+                    label="_run",
+                )
+        if band is not None:
+            low, high = ("ci_low", "ci_high") if band == "ci" else ("min", "max")
+            if rows[[low, high]].notna().any(axis=None):
+                ax.fill_between(
+                    rows["Step"], rows[low], rows[high], color=color, alpha=0.2
+                )
+                shaded = True
+        label = reporter if by is None else f"{by}={_fmt(value)}"
+        ax.plot(
+            rows["Step"],
+            rows["mean"],
+            color=color,
+            linewidth=2,
+            marker=marker,
+            label=label,
+        )
+    handles, _ = ax.get_legend_handles_labels()
+    if shaded:
+        text = f"{level:.0%} CI of the mean" if band == "ci" else "min-max of runs"
+        handles.append(Patch(color="grey", alpha=0.3, label=text))
+    ax.legend(handles=handles, title=by, fontsize="small")
+    ax.set_title(f"{reporter} over steps{table.excluded_note()}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("Step")
+    ax.set_ylabel(reporter)
+    return ax
+
+
+def _positions(values: Sequence[Any]) -> tuple[np.ndarray, bool]:
+    """Numeric x for numeric parameter values, else 0, 1, 2... (categorical)."""
+    series = pd.Series(list(values))
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.to_numpy(dtype=float), False
+    return np.arange(len(series), dtype=float), True
+
+
+def final(
+    data: SweepResult | pd.DataFrame,
+    reporter: str,
+    x: str,
+    *,
+    hue: str | None = None,
+    level: float = 0.95,
+    ax: Axes | None = None,
+) -> Axes:
+    """The final value of a reporter (each run's last record) against parameter ``x``.
+
+    Draws the mean over runs with error bars of the ``level`` confidence
+    interval of the mean (none for points with a single run); one series per
+    value of ``hue`` if given, each shifted sideways by a small offset so that
+    their error bars do not hide each other. Non-numeric ``x`` values are
+    placed at 0, 1, 2... with the values as tick labels.
+    """
+    table = model_table(data)
+    keys = check_by(table, [x] if hue is None else [x, hue])
+    stats = replicate_stats(table, reporter, keys, level=level, final=True)
+    ax = _axes(ax)
+    x_values = pd.Index(stats[x].drop_duplicates())  # sorted, as stats is
+    positions, categorical = _positions(x_values)
+    groups = _groups(stats, hue)
+    shift = _dodge(positions, len(groups), categorical)
+    for i, (value, rows) in enumerate(groups):
+        mean = rows["mean"].to_numpy()
+        yerr = np.vstack([mean - rows["ci_low"], rows["ci_high"] - mean])
+        label = reporter if hue is None else f"{hue}={_fmt(value)}"
+        offset = (i - (len(groups) - 1) / 2) * shift
+        ax.errorbar(
+            positions[x_values.get_indexer(rows[x])] + offset,
+            mean,
+            yerr=np.nan_to_num(yerr, nan=0.0),
+            fmt="o-",
+            capsize=4,
+            label=label,
+        )
+    if categorical:
+        ax.set_xticks(positions, [_fmt(v) for v in x_values])
+    if hue is not None:
+        ax.legend(title=hue, fontsize="small")
+    ax.set_title(
+        f"final {reporter} vs {x} (mean, {level:.0%} CI){table.excluded_note()}"
+    )
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"final {reporter}")
+    return ax
+
+
+def _dodge(positions: np.ndarray, n_series: int, categorical: bool) -> float:
+    """Sideways step between ``n_series`` error bar series at the same x."""
+    if n_series < 2:
+        return 0.0
+    if categorical:
+        return min(0.1, 0.5 / n_series)
+    gaps = np.diff(np.unique(positions))
+    if not len(gaps):
+        return 0.0
+    span = positions.max() - positions.min()
+    return float(min(0.015 * span, 0.3 * gaps.min() / (n_series - 1)))
+
+
+def heatmap(
+    data: SweepResult | pd.DataFrame,
+    reporter: str,
+    x: str,
+    y: str,
+    *,
+    ax: Axes | None = None,
+    cmap: str = "viridis",
+) -> Axes:
+    """The mean final value of a reporter over two parameters, one cell per pair.
+
+    Rows are the values of ``y`` (increasing upwards), columns those of ``x``;
+    pairs without a finished run (all failed) are blank. Small grids are
+    annotated with the values.
+    """
+    table = model_table(data)
+    if x == y:
+        raise ParameterError(f"x and y must be two different parameters, got {x!r}.")
+    keys = check_by(table, [x, y])
+    stats = replicate_stats(table, reporter, keys, final=True)
+    grid = stats.pivot(index=y, columns=x, values="mean")
+    if table.runs is not None:  # points whose runs all failed: blank cells
+        grid = grid.reindex(
+            index=table.runs[y].unique(), columns=table.runs[x].unique()
+        )
+    grid = grid.sort_index().sort_index(axis=1)
+    ax = _axes(ax)
+    image = ax.imshow(
+        grid.to_numpy(dtype=float), origin="lower", aspect="auto", cmap=cmap
+    )
+    ax.set_xticks(range(grid.shape[1]), [_fmt(v) for v in grid.columns])
+    ax.set_yticks(range(grid.shape[0]), [_fmt(v) for v in grid.index])
+    if grid.shape[1] > 8:
+        ax.tick_params(axis="x", labelrotation=45)
+    if grid.size <= _MAX_ANNOTATED_CELLS:
+        _annotate(ax, image, grid.to_numpy(dtype=float))
+    ax.figure.colorbar(image, ax=ax, label=reporter)
+    ax.set_title(f"mean final {reporter}{table.excluded_note()}")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    return ax
+
+
+def _annotate(ax: Axes, image: Any, values: np.ndarray) -> None:
+    for (row, col), value in np.ndenumerate(values):
+        if np.isnan(value):
+            continue
+        red, green, blue, _ = image.cmap(image.norm(value))
+        dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+        ax.text(
+            col,
+            row,
+            f"{value:.3g}",
+            ha="center",
+            va="center",
+            fontsize="small",
+            color="white" if dark else "black",
+        )
+
+
+def _agent_frame(
+    data: SweepResult | pd.DataFrame, reporter: str
+) -> tuple[pd.DataFrame, tuple[str, ...], tuple[str, ...], str]:
+    """Agent rows with run parameters joined, the parameters, swept, note."""
+    if isinstance(data, SweepResult):
+        tables = [t for t in (data.agents, data.agenttypes) if not t.empty]
+        available = [
+            c
+            for t in tables
+            for c in t.columns
+            if c not in ("RunId", "Step", "AgentID", "AgentType")
+        ]
+        source = next((t for t in tables if reporter in t.columns), None)
+        if source is None or reporter in ("RunId", "Step", "AgentID", "AgentType"):
+            raise unknown_name("agent reporter", reporter, available)
+        ok = data.runs[data.runs["status"] == OK]
+        parameters = tuple(p for p in data.parameter_names if p in ok.columns)
+        runs = ok[["RunId", *parameters]]
+        frame = source.merge(runs, on="RunId", how="inner")
+        table = model_table(data)
+        swept = tuple(p for p in data.metadata.get("swept", ()) if p in parameters)
+        return frame, parameters, swept, table.excluded_note()
+    if isinstance(data, pd.DataFrame):
+        missing = [c for c in ("RunId", "Step") if c not in data.columns]
+        if missing:
+            raise ParameterError(
+                f"The agent table has no {' or '.join(missing)} column; pass a "
+                "SweepResult or result.agents joined with the run parameters."
+            )
+        others = [c for c in data.columns if c not in ("RunId", "iteration", "Step")]
+        if reporter not in others:
+            raise unknown_name("agent reporter", reporter, others)
+        return data, tuple(others), (), ""
+    raise TypeError(
+        f"Expected a SweepResult or an agent DataFrame, got {type(data).__name__}."
+    )
+
+
+def agents(
+    data: SweepResult | pd.DataFrame,
+    reporter: str,
+    by: str | None = None,
+    *,
+    step: int | None = None,
+    kind: Literal["hist", "violin"] = "hist",
+    ax: Axes | None = None,
+) -> Axes:
+    """The distribution of an agent reporter at one Step, one per value of ``by``.
+
+    Args:
+        data: a SweepResult (``agents`` joined with the parameters of the
+            finished runs), or a DataFrame with RunId, Step, the reporter and
+            the ``by`` column (e.g. ``result.to_mesa_frame()``).
+        reporter: the agent reporter to plot.
+        by: the parameter whose values get one histogram (or violin) each.
+            Default: the first swept parameter, or one for all runs.
+        step: the Step to look at. Default: each run's last kept Step.
+        kind: ``"hist"`` (counts of agents over all runs, shared bins, bars
+            side by side) or ``"violin"``.
+        ax: the Axes to draw on; a new figure when None.
+    """
+    if kind not in ("hist", "violin"):
+        raise ValueError(f"kind must be 'hist' or 'violin', got {kind!r}.")
+    frame, parameters, swept, note = _agent_frame(data, reporter)
+    if by is None:
+        by = _first_swept(swept)
+    elif by not in parameters or by == reporter:
+        raise unknown_name("parameter", by, [p for p in parameters if p != reporter])
+    if step is None:
+        last = frame.groupby("RunId")["Step"].transform("max")
+        frame = frame[frame["Step"] == last]
+        kept = frame["Step"].unique()
+        where = f"Step {kept[0]}" if len(kept) == 1 else "the last step of each run"
+    else:
+        kept_steps = np.sort(frame["Step"].unique())
+        if step not in kept_steps:
+            shown = ", ".join(str(s) for s in kept_steps[:20])
+            more = ", ..." if len(kept_steps) > 20 else ""
+            raise ParameterError(
+                f"No agent records at Step {step}. Kept steps: {shown}{more} "
+                "(sweep with data_collection_period=1 to keep every step)."
+            )
+        frame = frame[frame["Step"] == step]
+        where = f"Step {step}"
+    frame = frame.assign(__value=numeric_values(frame, reporter, "agent reporter"))
+    frame = frame[frame["__value"].notna()]
+    groups = [(v, rows["__value"].to_numpy()) for v, rows in _groups(frame, by)]
+    groups = [(v, values) for v, values in groups if len(values)]
+    if not groups:
+        raise ParameterError(f"No values of agent reporter {reporter!r} at {where}.")
+    ax = _axes(ax)
+    labels = [reporter if by is None else f"{by}={_fmt(v)}" for v, _ in groups]
+    colors = _colors(len(groups))
+    if kind == "hist":
+        datasets = [values for _, values in groups]
+        # several datasets: bars side by side in each bin, one BarContainer each
+        ax.hist(
+            datasets,
+            bins=_bins(np.concatenate(datasets)),
+            color=colors,
+            label=labels,
+            alpha=0.85,
+        )
+        ax.set_xlabel(reporter)
+        ax.set_ylabel("agents (all runs)")
+        if by is not None:
+            ax.legend(title=by, fontsize="small")
+    else:
+        _violins(ax, [values for _, values in groups], colors)
+        ax.set_xticks(range(len(groups)), [_fmt(v) for v, _ in groups])
+        ax.set_xlabel(by or "")
+        ax.set_ylabel(reporter)
+    ax.set_title(f"agents' {reporter} at {where}{note}")
+    return ax
+
+
+def _bins(values: np.ndarray) -> np.ndarray:
+    """One bin per integer for small integer ranges, else numpy's 'auto' bins."""
+    low, high = float(values.min()), float(values.max())
+    if np.all(np.mod(values, 1) == 0) and high - low <= 60:
+        return np.arange(low - 0.5, high + 1.5)
+    return np.histogram_bin_edges(values, bins="auto")
+
+
+def _violins(ax: Axes, datasets: list[np.ndarray], colors: list[Any]) -> None:
+    from matplotlib import cbook
+    from scipy.stats import gaussian_kde
+
+    def density(values: np.ndarray, coords: np.ndarray) -> np.ndarray:
+        if np.ptp(values) == 0:  # all equal: a flat line, not a singular KDE
+            return np.ones_like(coords, dtype=float)
+        return gaussian_kde(values)(coords)
+
+    parts = ax.violin(
+        cbook.violin_stats(datasets, density),
+        positions=range(len(datasets)),
+        showmeans=True,
+        showextrema=True,
+    )
+    for body, color in zip(parts["bodies"], colors, strict=True):
+        body.set_facecolor(color)
+        body.set_edgecolor(color)
+        body.set_alpha(0.5)
+    for key in ("cmeans", "cmins", "cmaxes", "cbars"):
+        parts[key].set_color(colors)
+
+
+class PlotAccessor:
+    """Quick plots of one :class:`~mesa_nb.SweepResult` (``result.plot``)."""
+
+    def __init__(self, result: SweepResult) -> None:
+        self._result = result
+
+    def lines(
+        self,
+        reporter: str,
+        by: str | None = None,
+        *,
+        band: Literal["ci", "minmax"] | None = "ci",
+        level: float = 0.95,
+        runs: bool = False,
+        ax: Axes | None = None,
+    ) -> Axes:
+        """Mean of a reporter over Step, one line per ``by``: see :func:`lines`."""
+        return lines(
+            self._result, reporter, by, band=band, level=level, runs=runs, ax=ax
+        )
+
+    def final(
+        self,
+        reporter: str,
+        x: str,
+        *,
+        hue: str | None = None,
+        level: float = 0.95,
+        ax: Axes | None = None,
+    ) -> Axes:
+        """Final value vs parameter ``x`` with CI error bars: see :func:`final`."""
+        return final(self._result, reporter, x, hue=hue, level=level, ax=ax)
+
+    def heatmap(
+        self,
+        reporter: str,
+        x: str,
+        y: str,
+        *,
+        ax: Axes | None = None,
+        cmap: str = "viridis",
+    ) -> Axes:
+        """Mean final value over two parameters: see :func:`heatmap`."""
+        return heatmap(self._result, reporter, x, y, ax=ax, cmap=cmap)
+
+    def agents(
+        self,
+        reporter: str,
+        by: str | None = None,
+        *,
+        step: int | None = None,
+        kind: Literal["hist", "violin"] = "hist",
+        ax: Axes | None = None,
+    ) -> Axes:
+        """Distribution of an agent reporter at one Step: see :func:`agents`."""
+        return agents(self._result, reporter, by, step=step, kind=kind, ax=ax)
+
+    def stats(
+        self,
+        reporter: str,
+        by: str | Sequence[str] | None = None,
+        *,
+        level: float = 0.95,
+        final: bool = False,
+    ) -> pd.DataFrame:
+        """Replicate statistics table: see :func:`mesa_nb.stats.replicate_stats`."""
+        return replicate_stats(self._result, reporter, by, level=level, final=final)
+
+    def __repr__(self) -> str:
+        table = model_table(self._result)
+        agent_reporters = [
+            c
+            for t in (self._result.agents, self._result.agenttypes)
+            for c in t.columns
+            if c not in ("RunId", "Step", "AgentID", "AgentType")
+        ]
+        return "\n".join(
+            [
+                "Quick plots (matplotlib) of this sweep:",
+                "  .lines(reporter, by=None, *, band='ci', level=0.95, runs=False)",
+                "  .final(reporter, x, *, hue=None, level=0.95)",
+                "  .heatmap(reporter, x, y, *, cmap='viridis')",
+                "  .agents(reporter, by=None, *, step=None, kind='hist')",
+                "  .stats(reporter, by=None, *, level=0.95, final=False)",
+                f"model reporters: {', '.join(table.reporters) or '(none)'}",
+                f"agent reporters: {', '.join(agent_reporters) or '(none)'}",
+                f"parameters: {', '.join(table.parameters) or '(none)'}"
+                + (f" (swept: {', '.join(table.swept)})" if table.swept else ""),
+            ]
+        )
