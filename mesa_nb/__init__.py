@@ -12,7 +12,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 from .batchrun import batch_run
-from .engine import Progress, sweep
+from .engine import Progress, load_store, sweep
 from .errors import (
     MesaNbError,
     ModelClassError,
@@ -20,6 +20,7 @@ from .errors import (
     SweepFailedError,
     SweepOptionError,
 )
+from .store import StoreError
 from .parameters import Fixed, expand_parameters
 from .result import SweepResult
 
@@ -30,15 +31,28 @@ __all__ = [
     "ParameterError",
     "Progress",
     "SweepFailedError",
+    "StoreError",
     "SweepOptionError",
     "SweepResult",
     "__version__",
     "batch_run",
     "expand_parameters",
+    "form",
     "load_ipython_extension",
+    "load_store",
     "sweep",
     "unload_ipython_extension",
 ]
+
+
+def form(model_cls: type, **kwargs: Any) -> Any:
+    """A widget form to pick and run a sweep (ipywidgets imported only here).
+
+    See :func:`mesa_nb.form.form`.
+    """
+    from .form import form as make_form
+
+    return make_form(model_cls, **kwargs)
 
 
 def load_ipython_extension(ipython: Any) -> None:
