@@ -1,267 +1,29 @@
-"""Drive a planned sweep on a backend and gather what comes back.
+"""``sweep``: plan a sweep, run it on a backend, return its tables.
 
-Runs are grouped into tasks of about half a second (measured as runs finish),
-results stream back in completion order to a progress callback, and nothing
-that finished is lost: a failing run is recorded, runs that shared a task
-with a crashed worker are retried alone, and an interrupt keeps every
-finished run.
+The steps live in their own modules: :mod:`.plan` (validation, RunIds,
+seeds), :mod:`.dispatch` (tasks on a backend), :mod:`.gather` (the result),
+:mod:`.store` (the Parquet store).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import datetime as dt
 import os
-import platform
-import re
-import sys
 import threading
 import time
-import traceback
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from . import _mesa
-from .columns import Chunk, chunks_to_frame
+from .dispatch import run_inline, run_pool
 from .errors import ModelClassError
-from .executors import Backend, resolve_backend
-from .parameters import Sampler
-from .plan import RunSpec, SweepPlan, plan_sweep, resolve_processes
+from .executors import resolve_backend
+from .gather import Gatherer, Progress, ProgressCallback, versions
+from .plan import SweepPlan, plan_sweep, resolve_processes
 from .result import SweepResult
-from .run import (
-    CANCELLED,
-    CRASHED,
-    FAILED,
-    OK,
-    PENDING,
-    BatchOutcome,
-    RunRecord,
-    build_model,
-    run_batch,
-)
+from .run import PENDING, build_model
 from .store import RunStore, StoreError, plan_from_manifest
 
-#: Aim for tasks of about this many seconds of work.
-TASK_SECONDS = 0.5
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One progress event: sent once at the start, then once per finished run."""
-
-    total: int
-    done: int
-    failed: int
-    record: RunRecord | None = None
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-class BatchSizer:
-    """How many runs to put in the next task, from the runs timed so far."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.seconds = 0.0
-        self.count = 0
-
-    def observe(self, records: list[RunRecord]) -> None:
-        self.seconds += sum(r.wall_time for r in records)
-        self.count += len(records)
-
-    def size(self, remaining: int) -> int:
-        if not self.count:
-            return 1
-        mean = max(self.seconds / self.count, 1e-6)
-        wanted = int(TASK_SECONDS / mean)
-        fair_share = remaining // (2 * self.workers)
-        return max(1, min(wanted, fair_share, remaining))
-
-
-class Gatherer:
-    """Collects records and frames as they arrive and builds the result."""
-
-    def __init__(
-        self,
-        plan: SweepPlan,
-        on_progress: ProgressCallback | None,
-        store: RunStore | None = None,
-    ) -> None:
-        self.plan = plan
-        self.on_progress = on_progress
-        self.store = store
-        self.records: dict[int, RunRecord] = {}
-        self.frames: dict[str, list[Chunk]] = {
-            "model": [],
-            "agents": [],
-            "agenttypes": [],
-        }
-        self.tables: dict[str, list[Chunk]] = {}
-        self.failed = 0
-        self.resumed = 0
-        if store is not None:
-            self._preload(store)
-        if on_progress is not None:
-            on_progress(Progress(len(plan.runs), len(self.records), self.failed))
-
-    def _preload(self, store: RunStore) -> None:
-        records, frames, tables = store.read()
-        for record in records:
-            self.records[record.run_id] = record
-            self.failed += record.status != OK
-        for key, chunks in frames.items():
-            self.frames[key].extend(chunks)
-        for name, chunks in tables.items():
-            self.tables.setdefault(name, []).extend(chunks)
-        self.resumed = len(records)
-
-    def pending(self) -> list[RunSpec]:
-        """The runs of the plan that have not finished yet."""
-        return [r for r in self.plan.runs if r.run_id not in self.records]
-
-    def add_record(self, record: RunRecord) -> None:
-        self.records[record.run_id] = record
-        if record.status != OK:
-            self.failed += 1
-        if self.on_progress is not None:
-            self.on_progress(
-                Progress(len(self.plan.runs), len(self.records), self.failed, record)
-            )
-
-    def add_frames(self, outcome: BatchOutcome) -> None:
-        if self.store is not None:
-            self.store.write(outcome)
-        for key, frame in outcome.frames.items():
-            if frame is not None:
-                self.frames[key].append(frame)
-        for name, frame in outcome.tables.items():
-            if frame is not None:
-                self.tables.setdefault(name, []).append(frame)
-
-    def add_batch(self, outcome: BatchOutcome) -> None:
-        self.add_frames(outcome)
-        for record in outcome.records:
-            self.add_record(record)
-
-    def add_failure(self, record: RunRecord) -> None:
-        """A run that failed outside ``run_one`` (e.g. its worker died)."""
-        if self.store is not None:
-            self.store.write_records([record])
-        self.add_record(record)
-
-    # -- the result -----------------------------------------------------------
-    def _runs_table(
-        self, missing_status: str
-    ) -> tuple[pd.DataFrame, dict[int, dict[str, Any]]]:
-        rows, kwargs = [], {}
-        names = self.plan.space.names
-        for spec in self.plan.runs:
-            record = self.records.get(spec.run_id) or RunRecord(
-                spec.run_id, missing_status
-            )
-            params = {
-                n: record.drawn.get(n) if isinstance(v, Sampler) else v
-                for n, v in spec.params.items()
-            }
-            rows.append(
-                {
-                    "RunId": spec.run_id,
-                    "iteration": spec.iteration,
-                    "seed": spec.seed,
-                    **params,
-                    "status": record.status,
-                    "steps": record.steps,
-                    "wall_time": record.wall_time,
-                    "error": record.error,
-                    "traceback": record.traceback,
-                }
-            )
-            if record.status == OK:
-                kwargs[spec.run_id] = params
-        columns = ["RunId", "iteration", "seed", *names, "status", "steps"]
-        columns += ["wall_time", "error", "traceback"]
-        runs = pd.DataFrame(rows, columns=columns)
-        runs["steps"] = runs["steps"].astype("Int64")
-        return runs, kwargs
-
-    def build(
-        self,
-        *,
-        executor: str,
-        workers: int,
-        started: float,
-        start_wall: dt.datetime,
-        interrupted: bool,
-        missing_status: str = CANCELLED,
-    ) -> SweepResult:
-        """The :class:`SweepResult` of everything gathered (consumes the chunks)."""
-        plan = self.plan
-        runs, kwargs = self._runs_table(missing_status)
-        model = chunks_to_frame(self.frames["model"], ["RunId", "Step"])
-        reporters = set(model.columns)
-        keys = ["iteration", *(n for n in plan.space.names if n not in reporters)]
-        by_run = runs.set_index("RunId")[keys]
-        model = model.join(by_run, on="RunId")
-        order = ["RunId", *keys, "Step"]
-        model = model[order + [c for c in model.columns if c not in order]]
-        agent_keys = ["RunId", "Step", "AgentID"]
-        agents = chunks_to_frame(self.frames["agents"], agent_keys)
-        agenttypes = chunks_to_frame(self.frames["agenttypes"], agent_keys)
-        tables = {n: chunks_to_frame(f, ["RunId"]) for n, f in self.tables.items()}
-        cls = plan.settings.model_cls
-        metadata = {
-            "model": cls.__qualname__,
-            "model_module": cls.__module__,
-            "parameters": list(plan.space.names),
-            "swept": list(plan.space.swept),
-            "sampled": list(plan.space.sampled),
-            "n_points": len(plan.space),
-            "iterations": plan.iterations,
-            "n_runs": len(plan.runs),
-            "max_steps": plan.settings.max_steps,
-            "data_collection_period": plan.settings.data_collection_period,
-            "seed_source": plan.seed_source,
-            "master_seed": plan.master_seed,
-            "seed_kwarg": plan.settings.seed_kwarg,
-            "executor": executor,
-            "workers": workers,
-            "store": str(self.store.path) if self.store is not None else None,
-            "resumed_runs": self.resumed,
-            "started_at": start_wall.isoformat(),
-            "finished_at": dt.datetime.now(dt.UTC).isoformat(),
-            "wall_time": time.perf_counter() - started,
-            "interrupted": interrupted,
-            "versions": versions(),
-        }
-        return SweepResult(
-            runs,
-            model,
-            agents,
-            agenttypes,
-            tables,
-            metadata,
-            parameter_names=plan.space.names,
-            model_cls=cls,
-            run_kwargs=kwargs,
-        )
-
-
-def versions() -> dict[str, str]:
-    """Python, Mesa and mesa_nb versions, as recorded with every sweep."""
-    from . import __version__
-
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "mesa": _mesa.MESA_VERSION,
-        "mesa_nb": __version__,
-        "pandas": pd.__version__,
-    }
+__all__ = ["Progress", "ProgressCallback", "load_store", "sweep"]
 
 
 def probe_collector(plan: SweepPlan) -> None:
@@ -277,106 +39,6 @@ def probe_collector(plan: SweepPlan) -> None:
     except Exception:
         return
     _mesa.release_model(model)
-
-
-def _run_inline(
-    plan: SweepPlan, runs: list[RunSpec], gatherer: Gatherer, cancel: Any = None
-) -> bool:
-    sizer = BatchSizer(workers=1)
-    position = 0
-    try:
-        while position < len(runs):
-            size = sizer.size(len(runs) - position) if sizer.count else 1
-            batch = runs[position : position + size]
-            position += size
-            if cancel is not None and cancel.is_set():
-                return True
-            outcome = run_batch(
-                plan.settings, batch, on_run=gatherer.add_record, stop=cancel
-            )
-            gatherer.add_frames(outcome)
-            sizer.observe(outcome.records)
-            if outcome.interrupted:
-                return True
-    except KeyboardInterrupt:
-        return True
-    return False
-
-
-def _crash_record(spec: RunSpec, exc: BaseException, crashed: bool) -> RunRecord:
-    if crashed:
-        codes = re.search(r"exit codes of the workers are \{(.*?)\}", str(exc))
-        error = "worker process died" + (f" (exit code {codes[1]})" if codes else "")
-    else:
-        error = f"task failed outside the run: {type(exc).__name__}: {exc}"
-    return RunRecord(
-        spec.run_id,
-        CRASHED if crashed else FAILED,
-        error=error,
-        traceback="".join(traceback.format_exception(exc)),
-    )
-
-
-def _run_pool(
-    plan: SweepPlan,
-    runs: list[RunSpec],
-    backend: Backend,
-    gatherer: Gatherer,
-    cancel: Any = None,
-) -> bool:
-    queue: deque[RunSpec] = deque(runs)
-    suspects: deque[RunSpec] = deque()  # retried one at a time after a crash
-    in_flight: dict[cf.Future, list[RunSpec]] = {}
-    alone: set[cf.Future] = set()
-    sizer = BatchSizer(backend.workers)
-
-    def submit(batch: list[RunSpec], isolated: bool = False) -> None:
-        future = backend.submit(
-            run_batch, plan.settings, batch, None, backend.stop_token
-        )
-        in_flight[future] = batch
-        if isolated:
-            alone.add(future)
-
-    try:
-        while queue or suspects or in_flight:
-            if suspects:
-                if not in_flight:
-                    submit([suspects.popleft()], isolated=True)
-            else:
-                while queue and len(in_flight) < 2 * backend.workers:
-                    size = min(sizer.size(len(queue)), len(queue))
-                    submit([queue.popleft() for _ in range(size)])
-            if cancel is not None and cancel.is_set():
-                raise KeyboardInterrupt("sweep stopped")
-            done, _ = cf.wait(in_flight, timeout=0.2, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                batch = in_flight.pop(future)
-                isolated = future in alone
-                alone.discard(future)
-                try:
-                    outcome = future.result()
-                except Exception as exc:
-                    crashed = backend.crashed(exc)
-                    if crashed:
-                        backend.reset()
-                    if isolated or (len(batch) == 1 and not crashed):
-                        gatherer.add_failure(_crash_record(batch[0], exc, crashed))
-                    else:
-                        suspects.extend(batch)
-                    continue
-                gatherer.add_batch(outcome)
-                sizer.observe(outcome.records)
-    except KeyboardInterrupt:
-        for future in in_flight:
-            future.cancel()
-        backend.abort()
-        # Tasks that finished while we were stopping are still kept.
-        for future, _batch in in_flight.items():
-            if future.done() and not future.cancelled() and future.exception() is None:
-                gatherer.add_batch(future.result())
-        return True
-    return False
 
 
 def sweep(
@@ -449,9 +111,9 @@ def sweep(
     if not runs:
         interrupted = False
     elif backend.inline:
-        interrupted = _run_inline(plan, runs, gatherer, cancel)
+        interrupted = run_inline(plan, runs, gatherer, cancel)
     else:
-        interrupted = _run_pool(plan, runs, backend, gatherer, cancel)
+        interrupted = run_pool(plan, runs, backend, gatherer, cancel)
     return gatherer.build(
         executor=backend.name,
         workers=backend.workers,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .engine import Progress
+from .gather import Progress
 
 
 class TqdmProgress:
@@ -26,13 +26,14 @@ class TqdmProgress:
 
     def __call__(self, event: Progress) -> None:
         if self.bar is None:
-            self.bar = self.tqdm_cls(total=event.total, **self.kwargs)
-        if event.record is None:
-            return
+            self.bar = self.tqdm_cls(
+                total=event.total, initial=event.done, **self.kwargs
+            )
         if event.failed != self.failed:
             self.failed = event.failed
-            self.bar.set_postfix(failed=event.failed, refresh=False)
-        self.bar.update(1)
+            self.bar.set_postfix(failed=event.failed, refresh=event.record is None)
+        if event.record is not None:
+            self.bar.update(1)
 
     def finish(self, failed: bool) -> None:
         """Turn a notebook bar red when runs failed or the sweep was stopped."""

@@ -1,0 +1,144 @@
+"""Hand runs to a backend in tasks of about half a second, and take them back.
+
+Tasks are sized from the runs timed so far; results stream back in completion
+order. A task whose worker died has its runs retried one at a time, so only
+the run that kills its worker is lost. An interrupt (or the ``cancel`` event)
+cancels what is pending, stops what runs, and keeps what finished.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import re
+import traceback
+from collections import deque
+from typing import Any
+
+from .executors import Backend
+from .gather import Gatherer
+from .plan import RunSpec, SweepPlan
+from .run import CRASHED, FAILED, RunRecord, run_batch
+
+#: Aim for tasks of about this many seconds of work.
+TASK_SECONDS = 0.5
+
+
+class BatchSizer:
+    """How many runs to put in the next task, from the runs timed so far."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.seconds = 0.0
+        self.count = 0
+
+    def observe(self, records: list[RunRecord]) -> None:
+        self.seconds += sum(r.wall_time for r in records)
+        self.count += len(records)
+
+    def size(self, remaining: int) -> int:
+        if not self.count:
+            return 1
+        mean = max(self.seconds / self.count, 1e-6)
+        wanted = int(TASK_SECONDS / mean)
+        fair_share = remaining // (2 * self.workers)
+        return max(1, min(wanted, fair_share, remaining))
+
+
+def run_inline(
+    plan: SweepPlan, runs: list[RunSpec], gatherer: Gatherer, cancel: Any = None
+) -> bool:
+    sizer = BatchSizer(workers=1)
+    position = 0
+    try:
+        while position < len(runs):
+            size = sizer.size(len(runs) - position) if sizer.count else 1
+            batch = runs[position : position + size]
+            position += size
+            if cancel is not None and cancel.is_set():
+                return True
+            outcome = run_batch(
+                plan.settings, batch, on_run=gatherer.add_record, stop=cancel
+            )
+            gatherer.add_frames(outcome)
+            sizer.observe(outcome.records)
+            if outcome.interrupted:
+                return True
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+def _crash_record(spec: RunSpec, exc: BaseException, crashed: bool) -> RunRecord:
+    if crashed:
+        codes = re.search(r"exit codes of the workers are \{(.*?)\}", str(exc))
+        error = "worker process died" + (f" (exit code {codes[1]})" if codes else "")
+    else:
+        error = f"task failed outside the run: {type(exc).__name__}: {exc}"
+    return RunRecord(
+        spec.run_id,
+        CRASHED if crashed else FAILED,
+        error=error,
+        traceback="".join(traceback.format_exception(exc)),
+    )
+
+
+def run_pool(
+    plan: SweepPlan,
+    runs: list[RunSpec],
+    backend: Backend,
+    gatherer: Gatherer,
+    cancel: Any = None,
+) -> bool:
+    queue: deque[RunSpec] = deque(runs)
+    suspects: deque[RunSpec] = deque()  # retried one at a time after a crash
+    in_flight: dict[cf.Future, list[RunSpec]] = {}
+    alone: set[cf.Future] = set()
+    sizer = BatchSizer(backend.workers)
+
+    def submit(batch: list[RunSpec], isolated: bool = False) -> None:
+        future = backend.submit(
+            run_batch, plan.settings, batch, None, backend.stop_token
+        )
+        in_flight[future] = batch
+        if isolated:
+            alone.add(future)
+
+    try:
+        while queue or suspects or in_flight:
+            if suspects:
+                if not in_flight:
+                    submit([suspects.popleft()], isolated=True)
+            else:
+                while queue and len(in_flight) < 2 * backend.workers:
+                    size = min(sizer.size(len(queue)), len(queue))
+                    submit([queue.popleft() for _ in range(size)])
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt("sweep stopped")
+            done, _ = cf.wait(in_flight, timeout=0.2, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                batch = in_flight.pop(future)
+                isolated = future in alone
+                alone.discard(future)
+                try:
+                    outcome = future.result()
+                except Exception as exc:
+                    crashed = backend.crashed(exc)
+                    if crashed:
+                        backend.reset()
+                    if isolated or (len(batch) == 1 and not crashed):
+                        gatherer.add_failure(_crash_record(batch[0], exc, crashed))
+                    else:
+                        suspects.extend(batch)
+                    continue
+                gatherer.add_batch(outcome)
+                sizer.observe(outcome.records)
+    except KeyboardInterrupt:
+        for future in in_flight:
+            future.cancel()
+        backend.abort()
+        # Tasks that finished while we were stopping are still kept.
+        for future, _batch in in_flight.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                gatherer.add_batch(future.result())
+        return True
+    return False
