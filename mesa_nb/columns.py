@@ -16,10 +16,23 @@ import pandas as pd
 
 Chunk = dict[str, np.ndarray]
 
+#: Key columns stored as int32 when their values fit (they nearly always do).
+COMPACT_KEYS = ("RunId", "Step", "AgentID")
+_INT32 = np.iinfo(np.int32)
+
 
 def infer_array(values: Sequence[Any]) -> np.ndarray:
     """A numpy array of Python values, typed as pandas would (object if mixed)."""
     return pd.Series(values, dtype=None if len(values) else object).to_numpy()
+
+
+def compact_key(values: np.ndarray) -> np.ndarray:
+    """``values`` as int32 if they are integers that fit, else unchanged."""
+    if values.dtype.kind not in "iu" or values.dtype.itemsize <= 4 or not len(values):
+        return values
+    if values.min() >= _INT32.min and values.max() <= _INT32.max:
+        return values.astype(np.int32)
+    return values
 
 
 def _join(pieces: list[Any]) -> np.ndarray:
@@ -68,7 +81,11 @@ class ChunkBuilder:
         """The joined chunk, or None if nothing was added."""
         if not self.rows:
             return None
-        return {name: _join(pieces) for name, pieces in self.pieces.items()}
+        chunk = {name: _join(pieces) for name, pieces in self.pieces.items()}
+        for key in COMPACT_KEYS:
+            if key in chunk:
+                chunk[key] = compact_key(chunk[key])
+        return chunk
 
 
 def frame_to_chunk(frame: pd.DataFrame) -> Chunk:
