@@ -20,9 +20,9 @@ from .errors import (
     SweepFailedError,
     SweepOptionError,
 )
-from .store import StoreError
 from .parameters import Fixed, expand_parameters
 from .result import SweepResult
+from .store import StoreError
 
 __all__ = [
     "Fixed",
@@ -30,8 +30,8 @@ __all__ = [
     "ModelClassError",
     "ParameterError",
     "Progress",
-    "SweepFailedError",
     "StoreError",
+    "SweepFailedError",
     "SweepOptionError",
     "SweepResult",
     "__version__",
