@@ -77,6 +77,46 @@ def _agent_columns(
     return columns
 
 
+#: Read agent records straight from the collector when their layout is known;
+#: ``tests/test_collect.py`` checks this path against the public API.
+READ_AGENT_RECORDS = True
+
+
+def _agent_records(collector: Any) -> dict[int, Any] | None:
+    """The collector's own per-step agent store, ``{step: key}``, if usable.
+
+    ``get_agent_vars_dataframe()`` turns every record of the run into a
+    MultiIndexed DataFrame; with end-only collection most of that is thrown
+    away, and for a small run it costs more than the run itself (4x for 10
+    agents x 5 steps). Mesa 3.3 and 3.5 both keep ``_agent_records`` as
+    ``{step or time: [(step, agent_id, *values), ...]}``; anything else gives
+    None and the public API is used.
+    """
+    records = getattr(collector, "_agent_records", None)
+    if not READ_AGENT_RECORDS or not isinstance(records, dict):
+        return None
+    width = 2 + len(collector.agent_reporters)
+    for rows in records.values():
+        if rows and (not isinstance(rows[0], tuple) or len(rows[0]) != width):
+            return None
+    return {int(k): k for k in records}
+
+
+def _recorded_agent_columns(
+    collector: Any, steps: dict[int, Any], keep: set[int]
+) -> dict[str, list[Any]]:
+    """The kept rows of ``_agent_records`` as columns."""
+    names = [str(n) for n in collector.agent_reporters]
+    store = collector._agent_records
+    rows = [row for s in sorted(steps) if s in keep for row in store[steps[s]]]
+    if not rows:
+        return {"Step": [], "AgentID": [], **{n: [] for n in names}}
+    step_col, ids, *values = (list(column) for column in zip(*rows, strict=True))
+    columns = {"Step": [int(s) for s in step_col], "AgentID": ids}
+    columns.update(zip(names, values, strict=True))
+    return columns
+
+
 def _keep_rows(columns: dict[str, np.ndarray], keep: set[int]) -> dict[str, np.ndarray]:
     steps = columns["Step"]
     mask = np.isin(steps, np.fromiter(keep, dtype=np.int64, count=len(keep)))
@@ -101,8 +141,11 @@ def read_collector(model: Any, record_steps: list[int], period: int) -> RunData:
     """The run's kept records as columns: model, agents, agent types, tables."""
     collector = model.datacollector
     agent_tables = []
+    recorded = None
     if collector.agent_reporters:
-        agent_tables.append(_agent_columns(collector.get_agent_vars_dataframe()))
+        recorded = _agent_records(collector)
+        if recorded is None:
+            agent_tables.append(_agent_columns(collector.get_agent_vars_dataframe()))
     typed = []
     for agent_type in getattr(collector, "agenttype_reporters", {}) or {}:
         name = getattr(agent_type, "__name__", str(agent_type))
@@ -112,11 +155,15 @@ def read_collector(model: Any, record_steps: list[int], period: int) -> RunData:
     agent_steps: set[int] = set()
     for columns in [*agent_tables, *typed]:
         agent_steps.update(np.unique(columns["Step"]).tolist())
+    if recorded is not None:
+        agent_steps.update(recorded)
     keep = kept_steps(record_steps + sorted(agent_steps), period)
 
     data = RunData()
     data.model = _model_columns(collector, record_steps, keep)
-    if agent_tables:
+    if recorded is not None:
+        data.agents = _recorded_agent_columns(collector, recorded, keep)
+    elif agent_tables:
         data.agents = _keep_rows(agent_tables[0], keep)
     if typed:
         joined = ChunkBuilder()
