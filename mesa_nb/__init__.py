@@ -48,9 +48,9 @@ __all__ = [
 def form(model_cls: type, **kwargs: Any) -> Any:
     """A widget form to pick and run a sweep (ipywidgets imported only here).
 
-    See :func:`mesa_nb.form.form`.
+    See :func:`mesa_nb.sweep_form.form`.
     """
-    from .form import form as make_form
+    from .sweep_form import form as make_form
 
     return make_form(model_cls, **kwargs)
 

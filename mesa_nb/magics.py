@@ -235,7 +235,8 @@ class BatchRun(Magics, Configurable):
 
         Run options default to the ``%config BatchRun.*`` values.
         """
-        from .form import SweepForm, config_options
+        from .form_fields import config_options
+        from .sweep_form import SweepForm
 
         name = line.strip()
         if not name:

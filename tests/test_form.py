@@ -19,7 +19,7 @@ from models import Fragile, Money
 import mesa_nb
 from mesa_nb.errors import ParameterError
 from mesa_nb.examples import BoltzmannWealth
-from mesa_nb.form import (
+from mesa_nb.form_fields import (
     ANY,
     BOOL,
     CHOICE,
@@ -27,7 +27,6 @@ from mesa_nb.form import (
     INT,
     STR,
     RunOptions,
-    SweepForm,
     batchrun_code,
     control_for,
     describe,
@@ -36,6 +35,7 @@ from mesa_nb.form import (
     range_values,
     run_count_text,
 )
+from mesa_nb.sweep_form import SweepForm
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -458,9 +458,9 @@ def test_an_error_outside_the_runs_is_shown_as_text(ns):
     assert "results" not in ns and not f.run_button.disabled
 
 
-def test_mesa_nb_form_is_callable_before_and_after_the_module_is_imported(ns):
-    module = importlib.import_module("mesa_nb.form")
-    assert isinstance(module(Money, namespace=ns), SweepForm)
+def test_mesa_nb_form_stays_a_function_once_the_form_module_is_imported(ns):
+    importlib.import_module("mesa_nb.sweep_form")
+    assert callable(mesa_nb.form) and not isinstance(mesa_nb.form, type(importlib))
     assert isinstance(mesa_nb.form(Money, namespace=ns), SweepForm)
 
 
@@ -554,8 +554,7 @@ def test_batchrun_form_magic_displays_a_form_with_the_config_defaults(
             super().__init__(*args, **kwargs)
             built.append(self)
 
-    # the module the magic imports (``mesa_nb.form`` may be the lazy function)
-    module = importlib.import_module("mesa_nb.form")
+    module = importlib.import_module("mesa_nb.sweep_form")  # what the magic imports
     monkeypatch.setattr(module, "SweepForm", Recorded)
     shell.run_line_magic("config", "BatchRun.iterations = 3")  # the fixture resets it
     with capture_output() as captured:
