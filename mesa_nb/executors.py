@@ -116,6 +116,19 @@ class ExecutorBackend(Backend):
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
+def executor_by_name(name: str, namespace: dict[str, Any]) -> Any:
+    """What ``--client NAME`` means: 'dask', an address, or a notebook name."""
+    if name == "dask" or "://" in name:
+        return name
+    if name not in namespace:
+        raise SweepOptionError(
+            f"client {name!r}: no such name in the notebook. Create it first, e.g. "
+            "`from dask.distributed import Client; client = Client()`, or give a "
+            "scheduler address (tcp://host:8786) or 'dask' for a local cluster."
+        )
+    return namespace[name]
+
+
 def resolve_backend(processes: int, executor: Any = None) -> Backend:
     """Pick the backend for ``processes`` workers or a given ``executor``.
 

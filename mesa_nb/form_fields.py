@@ -318,6 +318,8 @@ class RunOptions:
     processes: int | None = 1  # None = all cores
     seed: int | None = None
     output: str = "results"
+    store: str | None = None  # a results directory: resumable
+    client: str | None = None  # Dask: a notebook name, an address or 'dask'
 
 
 def batchrun_code(model_name: str, parameters: dict[str, Any], opts: RunOptions) -> str:
@@ -332,6 +334,10 @@ def batchrun_code(model_name: str, parameters: dict[str, Any], opts: RunOptions)
     if opts.seed is not None:
         flags.append(f"--seed {opts.seed}")
     flags.append(f"--out {opts.output}")
+    if opts.store:
+        flags.append(f"--store {opts.store}")
+    if opts.client:
+        flags.append(f"--client {opts.client}")
     head = f"%%batchrun {model_name} " + " ".join(flags)
     body = [f"{name} = {python_code(value)}" for name, value in parameters.items()]
     return "\n".join([head, *body])

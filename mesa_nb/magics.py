@@ -23,6 +23,7 @@ from ._mesa import Model
 from .cellparams import parse_parameter_cell
 from .engine import sweep
 from .errors import MesaNbError
+from .executors import executor_by_name
 from .parameters import Sampler
 from .plan import plan_sweep
 from .progress import progress_bar
@@ -106,15 +107,12 @@ class BatchRun(Magics, Configurable):
         }
 
     def _executor(self, client: str | None) -> Any:
-        if client is None or client == "dask" or "://" in client:
-            return client
-        if client not in self.shell.user_ns:
-            raise UsageError(
-                f"--client {client}: no such name in the notebook. Create it first, "
-                "e.g. `from dask.distributed import Client; client = Client()`, or "
-                "pass a scheduler address (tcp://host:8786) or 'dask'."
-            )
-        return self.shell.user_ns[client]
+        if client is None:
+            return None
+        try:
+            return executor_by_name(client, self.shell.user_ns)
+        except MesaNbError as exc:
+            raise UsageError(f"--client: {exc}") from None
 
     @magic_arguments()
     @argument(

@@ -30,6 +30,7 @@ import ipywidgets as w
 
 from .engine import sweep
 from .errors import MesaNbError, ParameterError
+from .executors import executor_by_name
 from .form_fields import (
     BOOL,
     CHOICE,
@@ -325,6 +326,10 @@ class SweepForm:
                 )
             ),
             "output": _Option(_text(opts.output, "output name")),
+            "store": _Option(_text(opts.store or "", "store dir", "none: in memory")),
+            "client": _Option(
+                _text(opts.client or "", "Dask client", "none: local processes")
+            ),
         }
         for key, option in self.options.items():
             option.widget.add_class(f"mesa-nb-option-{key}")  # for browser tests
@@ -440,6 +445,14 @@ class SweepForm:
         if not output.isidentifier() or keyword.iskeyword(output):
             errors["output"] = f"{output!r} is not a Python name."
         values["output"] = output
+        values["store"] = values["store"].strip() or None
+        client = values["client"].strip() or None
+        if client is not None:
+            try:
+                executor_by_name(client, self.namespace)
+            except MesaNbError as exc:
+                errors["client"] = str(exc)
+        values["client"] = client
         return RunOptions(**values), errors
 
     def validate(self) -> SweepRequest | None:
@@ -507,8 +520,11 @@ class SweepForm:
 
     # -- code -----------------------------------------------------------------------
     def _seed_for_run(self, opts: RunOptions) -> RunOptions:
-        """Fill an empty seed with a fresh one, kept until a Run uses it."""
-        if opts.seed is not None:
+        """Fill an empty seed with a fresh one, kept until a Run uses it.
+
+        Not with a store: there an empty seed resumes with the stored seeds.
+        """
+        if opts.seed is not None or opts.store:
             return opts
         if self._pending_seed is None:
             self._pending_seed = secrets.randbelow(FRESH_SEED_BOUND)
@@ -630,6 +646,10 @@ class SweepForm:
                 data_collection_period=opts.data_collection_period,
                 processes=opts.processes,
                 seed=opts.seed,
+                store=opts.store,
+                executor=executor_by_name(opts.client, self.namespace)
+                if opts.client
+                else None,
                 on_progress=bar,
                 cancel=self.cancel,
             )
@@ -644,6 +664,11 @@ class SweepForm:
 
     def _report(self, result: SweepResult, opts: RunOptions, drawn: bool) -> None:
         lines = [f"{opts.output} = {result.summary()}"]
+        if result.metadata["resumed_runs"]:
+            lines.append(
+                f"Resumed from {opts.store}: {result.metadata['resumed_runs']} runs "
+                "were already stored; only the others ran."
+            )
         if result.interrupted:
             lines.append(
                 f"Stopped: kept {result.n_ok} finished runs; "

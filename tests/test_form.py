@@ -580,3 +580,26 @@ def test_unload_removes_the_line_magic(shell):
     assert "batchrun_form" not in shell.magics_manager.magics["line"]
     shell.run_line_magic("load_ext", "mesa_nb")
     assert "batchrun_form" in shell.magics_manager.magics["line"]
+
+
+def test_store_and_client_options_reach_the_core_and_the_code(ns, tmp_path):
+    store = tmp_path / "store"
+    f = SweepForm(Money, namespace=ns)
+    f.options["seed"].widget.value = "4"
+    f.options["max_steps"].widget.value = 3
+    f.options["store"].widget.value = str(store)
+    f.options["client"].widget.value = "no_such_client"
+    f._refresh()
+    assert "no such name in the notebook" in f.options["client"].error.value
+    assert f.run_button.disabled
+    f.options["client"].widget.value = ""
+    f._refresh()
+    assert f"--store {store}" in f.code()
+    f.run()
+    first = f.wait(60)
+    assert (store / "manifest.json").exists() and first.n_ok == 1
+    f.run()
+    again = f.wait(60)
+    assert again.metadata["resumed_runs"] == 1
+    shown = "".join(o.get("text", "") for o in f.output.outputs)
+    assert "Resumed from" in shown
