@@ -96,9 +96,16 @@ def run_pool(
     sizer = BatchSizer(backend.workers)
 
     def submit(batch: list[RunSpec], isolated: bool = False) -> None:
-        future = backend.submit(
-            run_batch, plan.settings, batch, None, backend.stop_token
-        )
+        args = (run_batch, plan.settings, batch, None, backend.stop_token)
+        try:
+            future = backend.submit(*args)
+        except Exception as exc:
+            # A worker died and the pool knows before its futures have told us:
+            # those futures fail on their own; this task goes to a fresh pool.
+            if not backend.crashed(exc):
+                raise
+            backend.reset()
+            future = backend.submit(*args)
         in_flight[future] = batch
         if isolated:
             alone.add(future)

@@ -7,7 +7,7 @@ import inspect
 import os
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,6 @@ class SweepPlan:
     iterations: int
     master_seed: int | None
     seed_source: str
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 def _model_signature(model_cls: type) -> inspect.Signature:
