@@ -3,26 +3,32 @@
 ``mesa_nb.batch_run`` is a drop-in for ``mesa.batch_run``; ``mesa_nb.sweep``
 returns a :class:`SweepResult` of tidy DataFrames. In IPython / Jupyter,
 ``%load_ext mesa_nb`` adds the ``%%batchrun`` magic.
+
+The package is layered (see docs/architecture.md): :mod:`mesa_nb.core` plans
+and runs sweeps, :mod:`mesa_nb.backends` and :mod:`mesa_nb.store` plug into
+it, :mod:`mesa_nb.api` wires them, :mod:`mesa_nb.analysis` adds statistics and
+plots, :mod:`mesa_nb.notebook` the magic and the form. Importing ``mesa_nb``
+loads no IPython, ipywidgets or matplotlib.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
-from .batchrun import batch_run
-from .engine import Progress, load_store, sweep
-from .errors import (
+from . import analysis  # gives SweepResult its .plot and .stats
+from .api import batch_run, load_store, sweep
+from .core.errors import (
     MesaNbError,
     ModelClassError,
     ParameterError,
+    StoreError,
     SweepFailedError,
     SweepOptionError,
 )
-from .parameters import Fixed, expand_parameters
-from .result import SweepResult
-from .store import StoreError
+from .core.meta import __version__
+from .core.parameters import Fixed, expand_parameters
+from .core.records import Progress
+from .core.result import SweepResult
 
 __all__ = [
     "Fixed",
@@ -35,6 +41,7 @@ __all__ = [
     "SweepOptionError",
     "SweepResult",
     "__version__",
+    "analysis",
     "batch_run",
     "expand_parameters",
     "form",
@@ -48,22 +55,22 @@ __all__ = [
 def form(model_cls: type, **kwargs: Any) -> Any:
     """A widget form to pick and run a sweep (ipywidgets imported only here).
 
-    See :func:`mesa_nb.sweep_form.form`.
+    See :func:`mesa_nb.notebook.form_view.form`.
     """
-    from .sweep_form import form as make_form
+    from .notebook.form_view import form as make_form
 
     return make_form(model_cls, **kwargs)
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext mesa_nb``: register the magics (IPython imported only here)."""
-    from .magics import load_ipython_extension as load
+    from .notebook.magics import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext mesa_nb``."""
-    from .magics import unload_ipython_extension as unload
+    from .notebook.magics import unload_ipython_extension as unload
 
     unload(ipython)

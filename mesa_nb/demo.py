@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-from .engine import sweep
+from .api import sweep
+from .api.progress import progress_bar
 from .examples import BoltzmannWealth
-from .progress import progress_bar
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 
 from mesa.space import MultiGrid, SingleGrid
 
-from ._mesa import mesa
+from .core.mesa_adapter import mesa
 
 __all__ = [
     "BoltzmannWealth",

@@ -7,7 +7,7 @@ import pytest
 from models import AgentsOnly, Money, Typed
 
 import mesa_nb
-from mesa_nb import collect
+from mesa_nb.core import mesa_adapter
 from mesa_nb.examples import PopulationModel
 
 
@@ -31,7 +31,7 @@ def test_reading_the_agent_store_equals_the_public_api(
 ):
     kwargs = dict(iterations=2, max_steps=steps, data_collection_period=period, seed=8)
     fast = mesa_nb.sweep(model, params, **kwargs)
-    monkeypatch.setattr(collect, "READ_AGENT_RECORDS", False)
+    monkeypatch.setattr(mesa_adapter, "READ_AGENT_RECORDS", False)
     public = mesa_nb.sweep(model, params, **kwargs)
     for name in ("model", "agents", "agenttypes"):
         pd.testing.assert_frame_equal(getattr(fast, name), getattr(public, name))

@@ -150,7 +150,7 @@ def test_a_cluster_started_by_mesa_nb_survives_a_kernel_interrupt():
         Money, {"n": [2, 3]}, max_steps=2, executor="dask", processes=2
     )
     assert first.n_ok == 2
-    from mesa_nb.distributed_backend import local_client
+    from mesa_nb.backends.dask import local_client
 
     probe = local_client(2)
     pids = set(probe.run(os.getpid).values())

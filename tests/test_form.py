@@ -17,9 +17,9 @@ from IPython.utils.capture import capture_output
 from models import Fragile, Money
 
 import mesa_nb
-from mesa_nb.errors import ParameterError
+from mesa_nb.core.errors import ParameterError
 from mesa_nb.examples import BoltzmannWealth
-from mesa_nb.form_fields import (
+from mesa_nb.notebook.form_state import (
     ANY,
     BOOL,
     CHOICE,
@@ -28,14 +28,13 @@ from mesa_nb.form_fields import (
     STR,
     RunOptions,
     batchrun_code,
-    control_for,
     describe,
     form_parameters,
     parse_sweep_text,
     range_values,
     run_count_text,
 )
-from mesa_nb.sweep_form import SweepForm
+from mesa_nb.notebook.form_view import SweepForm, control_for
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -430,7 +429,7 @@ def test_stop_keeps_the_finished_runs(ns):
     assert 2 <= result.n_ok < 40 and result.n_cancelled >= 1
     assert result.n_ok + result.n_cancelled == 40
     assert set(result.model["RunId"]) == set(result.runs.query("status == 'ok'").RunId)
-    assert "Stopped: kept" in text(f.output)
+    assert f"Interrupted: kept {result.n_ok} finished runs in results" in text(f.output)
     assert f.progress.children[0].children[1].bar_style == "danger"
     assert not f.run_button.disabled
 
@@ -439,7 +438,7 @@ def test_failed_runs_are_reported_as_text_not_a_traceback(ns):
     f = SweepForm(Fragile, namespace=ns, defaults={"fail": [False, True]})
     result = run_form(f)
     shown = text(f.output)
-    assert result.n_failed == 1 and "1 runs failed" in shown
+    assert result.n_failed == 1 and "1 of 2 runs failed" in shown
     assert "boom at step 2" in shown and "results.failures" in shown
     assert "Traceback" not in shown
 
@@ -459,7 +458,7 @@ def test_an_error_outside_the_runs_is_shown_as_text(ns):
 
 
 def test_mesa_nb_form_stays_a_function_once_the_form_module_is_imported(ns):
-    importlib.import_module("mesa_nb.sweep_form")
+    importlib.import_module("mesa_nb.notebook.form_view")
     assert callable(mesa_nb.form) and not isinstance(mesa_nb.form, type(importlib))
     assert isinstance(mesa_nb.form(Money, namespace=ns), SweepForm)
 
@@ -554,7 +553,9 @@ def test_batchrun_form_magic_displays_a_form_with_the_config_defaults(
             super().__init__(*args, **kwargs)
             built.append(self)
 
-    module = importlib.import_module("mesa_nb.sweep_form")  # what the magic imports
+    module = importlib.import_module(
+        "mesa_nb.notebook.form_view"
+    )  # what the magic imports
     monkeypatch.setattr(module, "SweepForm", Recorded)
     shell.run_line_magic("config", "BatchRun.iterations = 3")  # the fixture resets it
     with capture_output() as captured:

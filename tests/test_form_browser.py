@@ -22,7 +22,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+
+playwright = pytest.importorskip(
+    "playwright.sync_api", reason="the browser test needs playwright (.[test])"
+)
+Page, expect, sync_playwright = (
+    playwright.Page,
+    playwright.expect,
+    playwright.sync_playwright,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

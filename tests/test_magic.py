@@ -143,7 +143,7 @@ def test_failed_runs_are_reported_and_the_rest_bound(ip, capsys):
     results = ip.user_ns["results"]
     assert results.n_ok == 1 and results.n_failed == 1
     assert "label boom is not allowed" in results.failures["error"].iloc[0]
-    assert "1 runs failed: see results.failures" in capsys.readouterr().out
+    assert "1 of 2 runs failed, e.g. RunId 1: " in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -223,7 +223,7 @@ def test_store_option_writes_and_resumes(ip, tmp_path, capsys):
     assert (tmp_path / "manifest.json").exists()
     capsys.readouterr()
     ip.run_cell(cell)
-    assert "Resumed from" in capsys.readouterr().out
+    assert "2 runs loaded from the store" in capsys.readouterr().out
     again = ip.user_ns["results"]
     assert again.metadata["resumed_runs"] == 2
     assert again.agents.equals(first.agents)

@@ -19,8 +19,7 @@ from models import Crashy, Fragile, ModelOnly, Money
 from test_nothing_lost_models import SlowMoney
 
 import mesa_nb
-from mesa_nb.engine import load_store
-from mesa_nb.store import StoreError
+from mesa_nb import StoreError, load_store
 
 TESTS = Path(__file__).resolve().parent
 COMPARED_RUN_COLUMNS = ["RunId", "iteration", "seed", "n", "bonus", "status", "steps"]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mesa_nb import Fixed, ParameterError, expand_parameters
-from mesa_nb.parameters import Sampler
+from mesa_nb.core.parameters import Sampler
 
 
 def test_constants_and_sweeps_expand_full_factorial_in_given_order():

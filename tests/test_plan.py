@@ -20,8 +20,8 @@ from mesa_nb import (
     ParameterError,
     SweepOptionError,
 )
-from mesa_nb.plan import plan_sweep
-from mesa_nb.seeding import derive_seed
+from mesa_nb.core.plan import plan_sweep
+from mesa_nb.core.seeding import derive_seed
 
 
 @pytest.mark.parametrize(

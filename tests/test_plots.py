@@ -9,10 +9,10 @@ from models import Fragile, Money
 from scipy import stats as scipy_stats
 
 import mesa_nb
-from mesa_nb import plots
-from mesa_nb.errors import ParameterError
-from mesa_nb.plots import PlotAccessor
-from mesa_nb.stats import replicate_stats
+from mesa_nb.analysis import plots
+from mesa_nb.analysis.plots import PlotAccessor
+from mesa_nb.analysis.stats import replicate_stats
+from mesa_nb.core.errors import ParameterError
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")

@@ -12,8 +12,8 @@ from models import Fragile, Money
 from scipy import stats as scipy_stats
 
 import mesa_nb
-from mesa_nb.errors import MesaNbError, ParameterError
-from mesa_nb.stats import STAT_COLUMNS, replicate_stats
+from mesa_nb.analysis.stats import STAT_COLUMNS, replicate_stats
+from mesa_nb.core.errors import MesaNbError, ParameterError
 
 # Student t quantiles for a 95% interval, written out (checked against scipy below).
 T975_DF1 = 12.7062047361747

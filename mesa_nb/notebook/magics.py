@@ -1,14 +1,13 @@
 """``%load_ext mesa_nb``: the ``%%batchrun`` cell magic.
 
-Thin by design: parse the options, read the cell into parameters, call
-:func:`mesa_nb.sweep`, bind the result. Defaults are traitlets, so
-``%config BatchRun.processes = 2`` works like every IPython setting.
+Thin by design: parse the options, read the cell into parameters, plan the
+sweep once (a dry run shows that plan), run it, bind the result. Defaults
+are traitlets, so ``%config BatchRun.processes = 2`` works like every
+IPython setting.
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
 from typing import Any
 
 import pandas as pd
@@ -19,14 +18,14 @@ from IPython.display import display
 from traitlets import Bool, Int, Unicode
 from traitlets.config import Configurable
 
-from ._mesa import Model
+from ..api import plan, run_plan
+from ..api.progress import progress_bar
+from ..core.errors import MesaNbError
+from ..core.parameters import Sampler
+from ..core.plan import SweepPlan
+from ..core.result import describe_outcome
 from .cellparams import parse_parameter_cell
-from .engine import sweep
-from .errors import MesaNbError
-from .executors import executor_by_name
-from .parameters import Sampler
-from .plan import plan_sweep
-from .progress import progress_bar
+from .names import executor_by_name, resolve_model
 
 
 def _processes(value: str) -> int | None:
@@ -38,41 +37,6 @@ def _processes(value: str) -> int | None:
         raise UsageError(
             f"--processes takes a number or 'all', not {value!r}."
         ) from None
-
-
-def resolve_model(name: str, namespace: dict[str, Any]) -> type:
-    """Find MODEL: a name in the notebook, an attribute path, or module.Class."""
-    head, *rest = name.split(".")
-    if head in namespace:
-        obj = namespace[head]
-        try:
-            for part in rest:
-                obj = getattr(obj, part)
-        except AttributeError:
-            pass
-        else:
-            return obj
-    if rest:
-        module_name, _, attr = name.rpartition(".")
-        try:
-            return getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError):
-            pass
-    models = [
-        k
-        for k, v in namespace.items()
-        if isinstance(v, type) and issubclass(v, Model) and v is not Model
-    ]
-    close = difflib.get_close_matches(name, models, n=1)
-    hint = (
-        f" Did you mean {close[0]}?"
-        if close
-        else (f" Models defined here: {', '.join(sorted(models))}." if models else "")
-    )
-    raise UsageError(
-        f"No model named {name!r}: define the class in a cell above and run that "
-        f"cell, or give an importable path like package.module.Class.{hint}"
-    )
 
 
 @magics_class
@@ -92,7 +56,9 @@ class BatchRun(Magics, Configurable):
         Configurable.__init__(self, config=shell.config)
         Magics.__init__(self, shell=shell)  # registers self in shell.configurables
 
-    def _options(self, args: Any) -> dict[str, Any]:
+    def _definition(self, args: Any) -> dict[str, Any]:
+        """What the sweep is: the options that :func:`mesa_nb.api.plan` takes."""
+
         def given(value: Any, default: Any) -> Any:
             return default if value is None else value
 
@@ -100,19 +66,20 @@ class BatchRun(Magics, Configurable):
             "iterations": given(args.iterations, self.iterations),
             "max_steps": given(args.max_steps, self.max_steps),
             "data_collection_period": given(args.period, self.data_collection_period),
-            "processes": given(args.processes, self.processes),
             "seed": args.seed,
             "store": args.store,
-            "executor": self._executor(args.client),
         }
 
-    def _executor(self, client: str | None) -> Any:
-        if client is None:
-            return None
-        try:
-            return executor_by_name(client, self.shell.user_ns)
-        except MesaNbError as exc:
-            raise UsageError(f"--client: {exc}") from None
+    def _execution(self, args: Any) -> dict[str, Any]:
+        """Where it runs: the options :func:`mesa_nb.api.run_plan` adds."""
+        executor = None
+        if args.client is not None:
+            try:
+                executor = executor_by_name(args.client, self.shell.user_ns)
+            except MesaNbError as exc:
+                raise UsageError(f"--client: {exc}") from None
+        processes = self.processes if args.processes is None else args.processes
+        return {"processes": processes, "executor": executor, "store": args.store}
 
     @magic_arguments()
     @argument(
@@ -184,43 +151,32 @@ class BatchRun(Magics, Configurable):
         """
         try:
             args = parse_argstring(self.batchrun, line)
-        except UsageError:
-            raise
         except SystemExit:  # pragma: no cover - argparse's own exit
             raise UsageError(f"Bad options: {line!r}. See %%batchrun?") from None
         namespace = self.shell.user_ns
-        model_cls = resolve_model(args.model, namespace)
-        options = self._options(args)
+        try:
+            model_cls = resolve_model(args.model, namespace)
+        except MesaNbError as exc:
+            raise UsageError(str(exc)) from None
         output = args.out or self.output
         if not output.isidentifier():
             raise UsageError(f"--out must be a Python name, not {output!r}.")
+        execution = self._execution(args)
         try:
             parameters = parse_parameter_cell(cell, namespace)
+            the_plan = plan(model_cls, parameters, **self._definition(args))
             if args.dry_run:
-                return self._dry_run(model_cls, parameters, options)
+                return self._dry_run(the_plan)
             quiet = args.quiet or self.quiet
             with progress_bar(not quiet) as bar:
-                result = sweep(model_cls, parameters, on_progress=bar, **options)
+                result = run_plan(the_plan, on_progress=bar, **execution)
                 if bar is not None:
                     bar.finish(failed=bool(result.n_failed or result.interrupted))
         except MesaNbError as exc:
             raise UsageError(str(exc)) from None
         namespace[output] = result
-        if result.metadata["resumed_runs"]:
-            print(
-                f"Resumed from {args.store}: {result.metadata['resumed_runs']} runs "
-                "were already stored; only the others ran."
-            )
-        if result.interrupted:
-            print(
-                f"Interrupted: kept {result.n_ok} finished runs in {output!r}; "
-                f"{result.n_cancelled} runs were cancelled."
-            )
-        if result.n_failed:
-            print(
-                f"{result.n_failed} runs failed: see {output}.failures "
-                "for their errors and tracebacks."
-            )
+        for line in describe_outcome(result, output):
+            print(line)
         return result
 
     @line_magic
@@ -233,14 +189,17 @@ class BatchRun(Magics, Configurable):
 
         Run options default to the ``%config BatchRun.*`` values.
         """
-        from .form_fields import config_options
-        from .sweep_form import SweepForm
+        from .form_state import config_options
+        from .form_view import SweepForm
 
         name = line.strip()
         if not name:
             raise UsageError("Give the model: %batchrun_form MODEL")
         namespace = self.shell.user_ns
-        model_cls = resolve_model(name, namespace)
+        try:
+            model_cls = resolve_model(name, namespace)
+        except MesaNbError as exc:
+            raise UsageError(str(exc)) from None
         display(
             SweepForm(
                 model_cls,
@@ -250,29 +209,22 @@ class BatchRun(Magics, Configurable):
             )
         )
 
-    def _dry_run(self, model_cls: type, parameters: dict, options: dict) -> None:
-        plan = plan_sweep(
-            model_cls,
-            parameters,
-            iterations=options["iterations"],
-            max_steps=options["max_steps"],
-            data_collection_period=options["data_collection_period"],
-            seed=options["seed"],
-        )
+    def _dry_run(self, the_plan: SweepPlan) -> None:
         points = pd.DataFrame(
             [
                 {
                     k: "<drawn per run>" if isinstance(v, Sampler) else v
                     for k, v in point.items()
                 }
-                for point in plan.space.points
+                for point in the_plan.space.points
             ],
-            columns=list(plan.space.names),
+            columns=list(the_plan.space.names),
         )
         print(
-            f"Dry run: {len(plan.runs)} runs of {model_cls.__name__} = "
-            f"{len(plan.space)} parameter points x {plan.iterations} iterations, "
-            f"up to {options['max_steps']} steps each. Nothing was run."
+            f"Dry run: {the_plan.n_runs} runs of "
+            f"{the_plan.settings.model_cls.__name__} = {len(the_plan.space)} "
+            f"parameter points x {the_plan.iterations} iterations, up to "
+            f"{the_plan.settings.max_steps} steps each. Nothing was run."
         )
         display(points)
 

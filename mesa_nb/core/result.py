@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .run import CANCELLED, FAILED, OK
-
-if TYPE_CHECKING:
-    from .plots import PlotAccessor
+from .records import FAILED_STATUSES, Status
 
 RUN_KEYS = ["RunId", "iteration"]
-FAILED_STATUSES = ("failed", "crashed")
+OK, CANCELLED = Status.OK, Status.CANCELLED
+
+#: Views added by higher layers (``plot`` and ``stats`` by mesa_nb.analysis),
+#: so the core never imports them: ``{name: factory(result, ...)}``.
+_EXTENSIONS: dict[str, Callable[..., Any]] = {}
+
+
+def register_extension(name: str, factory: Callable[..., Any]) -> None:
+    """Make ``factory(result, ...)`` available as ``result.<name>``."""
+    _EXTENSIONS[name] = factory
+
+
+def _extension(name: str) -> Callable[..., Any]:
+    try:
+        return _EXTENSIONS[name]
+    except KeyError:
+        raise AttributeError(
+            f"SweepResult.{name} comes from mesa_nb.analysis: import mesa_nb first."
+        ) from None
 
 
 @dataclass(eq=False)
@@ -33,6 +49,8 @@ class SweepResult:
             collector's ``agenttype_reporters``.
         tables: the collector's ``tables``, each with a RunId column.
         metadata: versions, seeds, options, start/end times.
+        parameter_names: the parameters of the sweep, in order.
+        model_reporters: the model reporters (columns of ``model`` after Step).
     """
 
     runs: pd.DataFrame
@@ -42,6 +60,7 @@ class SweepResult:
     tables: dict[str, pd.DataFrame]
     metadata: dict[str, Any]
     parameter_names: tuple[str, ...] = ()
+    model_reporters: tuple[str, ...] = ()
     model_cls: type | None = field(default=None, repr=False)
     run_kwargs: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
 
@@ -174,21 +193,20 @@ class SweepResult:
 
     # -- statistics and plots ---------------------------------------------------
     @property
-    def plot(self) -> PlotAccessor:
-        """Quick plots of this result: lines, final, heatmap, agents (matplotlib)."""
-        from .plots import PlotAccessor
+    def plot(self) -> Any:
+        """Quick plots of this result: lines, final, heatmap, agents (matplotlib).
 
-        return PlotAccessor(self)
+        See :class:`mesa_nb.analysis.plots.PlotAccessor`.
+        """
+        return _extension("plot")(self)
 
     def stats(self, reporter: str, by: Any = None, **kwargs: Any) -> pd.DataFrame:
-        """Replicate statistics of a model reporter: see ``mesa_nb.stats``.
+        """Replicate statistics of a model reporter.
 
         ``by``, ``level`` and ``final`` as in
-        :func:`mesa_nb.stats.replicate_stats`.
+        :func:`mesa_nb.analysis.stats.replicate_stats`.
         """
-        from .stats import replicate_stats
-
-        return replicate_stats(self, reporter, by, **kwargs)
+        return _extension("stats")(self, reporter, by, **kwargs)
 
     # -- display --------------------------------------------------------------
     def summary(self) -> str:
@@ -233,8 +251,39 @@ class SweepResult:
         )
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def describe_outcome(result: SweepResult, name: str = "results") -> list[str]:
+    """What a user should know after a sweep, one line each (empty: all ran).
+
+    ``name`` is what the result is called where the user reads it.
+    """
+    lines = []
+    resumed = result.metadata.get("resumed_runs", 0)
+    if resumed:
+        lines.append(
+            f"Resumed from {result.metadata.get('store')}: "
+            f"{_plural(resumed, 'run')} loaded from the store; only the others ran."
+        )
+    if result.interrupted:
+        lines.append(
+            f"Interrupted: kept {_plural(result.n_ok, 'finished run')} in {name}; "
+            f"{_plural(result.n_cancelled, 'run')} cancelled."
+        )
+    if result.n_failed:
+        first = result.failures.iloc[0]
+        total = _plural(len(result.runs), "run")
+        lines.append(
+            f"{result.n_failed} of {total} failed, e.g. RunId {first['RunId']}: "
+            f"{first['error']} -- see {name}.failures for their tracebacks."
+        )
+    return lines
+
+
 def _native(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-__all__ = ["FAILED", "SweepResult"]
+__all__ = ["SweepResult", "describe_outcome", "register_extension"]

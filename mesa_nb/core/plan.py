@@ -6,28 +6,20 @@ import difflib
 import inspect
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from . import _mesa
+from . import mesa_adapter
 from .errors import ModelClassError, ParameterError, SweepOptionError
-from .parameters import ParameterSpace, Sampler, expand_parameters
+from .parameters import ParameterSpace, expand_parameters
+from .records import RunSpec, run_parameters
 from .seeding import derive_seed, fresh_master_seed
 
 SEED_NAMES = ("rng", "seed")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One run: its id, iteration, parameter values and seed."""
-
-    run_id: int
-    iteration: int
-    params: dict[str, Any]
-    seed: Any
 
 
 @dataclass(frozen=True)
@@ -40,16 +32,94 @@ class RunSettings:
     seed_kwarg: str | None
 
 
+@dataclass(frozen=True)
+class Seeding:
+    """Where the runs' seeds come from.
+
+    ``source`` is ``"seed"`` (a master seed was given), ``"entropy"`` (one was
+    drawn, or taken from a store being resumed), ``"rng"`` (one seed per
+    iteration) or ``"parameter"`` (the parameters set ``rng``/``seed``).
+    """
+
+    source: str
+    master_seed: int | None = None
+    per_iteration: tuple[Any, ...] = ()
+    parameter: str | None = None
+
+    def seed_of(self, run_id: int, iteration: int, point: dict[str, Any]) -> Any:
+        """The seed of one run."""
+        if self.source == "rng":
+            return self.per_iteration[iteration]
+        if self.source == "parameter":
+            return point[self.parameter]
+        return derive_seed(self.master_seed, run_id)
+
+
+def number_runs(
+    points: Sequence[dict[str, Any]], iterations: int, seeding: Seeding
+) -> list[RunSpec]:
+    """RunIds as Mesa numbers them: iteration-major, then the points in order."""
+    runs: list[RunSpec] = []
+    for iteration in range(iterations):
+        for point in points:
+            run_id = len(runs)
+            runs.append(
+                RunSpec(
+                    run_id, iteration, point, seeding.seed_of(run_id, iteration, point)
+                )
+            )
+    return runs
+
+
 @dataclass
 class SweepPlan:
-    """A validated sweep: its settings, runs and the facts recorded about it."""
+    """A validated sweep: its settings, parameter points, iterations and seeds.
+
+    The run list is laid out on first use, so checking a sweep (as the form
+    does on every change) costs no more than expanding its points.
+    """
 
     settings: RunSettings
     space: ParameterSpace
-    runs: list[RunSpec]
     iterations: int
-    master_seed: int | None
-    seed_source: str
+    seeding: Seeding
+
+    @cached_property
+    def runs(self) -> list[RunSpec]:
+        """Every run, by RunId."""
+        return number_runs(self.space.points, self.iterations, self.seeding)
+
+    @property
+    def n_runs(self) -> int:
+        """Points x iterations."""
+        return len(self.space) * self.iterations
+
+    @property
+    def master_seed(self) -> int | None:
+        return self.seeding.master_seed
+
+    @property
+    def seed_source(self) -> str:
+        return self.seeding.source
+
+    def describe(self) -> dict[str, Any]:
+        """The plan as plain data, as results and stores record it."""
+        cls = self.settings.model_cls
+        return {
+            "model": cls.__qualname__,
+            "model_module": cls.__module__,
+            "parameters": list(self.space.names),
+            "swept": list(self.space.swept),
+            "sampled": list(self.space.sampled),
+            "n_points": len(self.space),
+            "iterations": self.iterations,
+            "n_runs": self.n_runs,
+            "max_steps": self.settings.max_steps,
+            "data_collection_period": self.settings.data_collection_period,
+            "seed_source": self.seed_source,
+            "master_seed": self.master_seed,
+            "seed_kwarg": self.settings.seed_kwarg,
+        }
 
 
 def _model_signature(model_cls: type) -> inspect.Signature:
@@ -69,7 +139,7 @@ def check_model_class(model_cls: Any) -> None:
             f"({type(model_cls).__name__}). Pass the class itself, e.g. "
             "batch_run(MyModel, ...), not an instance or a string."
         )
-    if not issubclass(model_cls, _mesa.Model):
+    if not issubclass(model_cls, mesa_adapter.Model):
         raise ModelClassError(
             f"{model_cls.__name__} is not a Mesa model: subclass mesa.Model "
             f"(class {model_cls.__name__}(mesa.Model): ...) and call "
@@ -90,7 +160,8 @@ def check_parameter_names(model_cls: type, space: ParameterSpace) -> None:
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise ParameterError(
                     f"{model_cls.__name__} has no parameter {name!r}.{hint} "
-                    f"It accepts: {', '.join(known) or '(no parameters)'}."
+                    f"It accepts: {', '.join(known) or '(no parameters)'}.",
+                    field=name,
                 )
     missing = [
         n
@@ -102,7 +173,8 @@ def check_parameter_names(model_cls: type, space: ParameterSpace) -> None:
     if missing:
         raise ParameterError(
             f"{model_cls.__name__} requires {', '.join(map(repr, missing))} but the "
-            "sweep does not give it: add it to the parameters."
+            "sweep does not give it: add it to the parameters.",
+            field=missing[0],
         )
 
 
@@ -122,7 +194,9 @@ def seed_keyword(model_cls: type, space: ParameterSpace) -> str | None:
 
 def _check_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise SweepOptionError(f"{name} must be a whole number, got {value!r}.")
+        raise SweepOptionError(
+            f"{name} must be a whole number, got {value!r}.", field=name
+        )
     return int(value)
 
 
@@ -133,7 +207,8 @@ def resolve_processes(number_processes: int | None) -> int:
     n = _check_int("number_processes", number_processes)
     if n < 1:
         raise SweepOptionError(
-            f"number_processes must be at least 1 (or None for all cores), got {n}."
+            f"number_processes must be at least 1 (or None for all cores), got {n}.",
+            field="processes",
         )
     return n
 
@@ -143,11 +218,14 @@ def _seeds_per_iteration(rng: Any, iterations: int | None) -> list[Any]:
         list(rng) if isinstance(rng, Iterable) and not isinstance(rng, str) else [rng]
     )
     if not values:
-        raise SweepOptionError("rng=[] gives no iterations: pass at least one seed.")
+        raise SweepOptionError(
+            "rng=[] gives no iterations: pass at least one seed.", field="rng"
+        )
     if iterations is not None and iterations not in (1, len(values)):
         raise SweepOptionError(
             f"rng gives {len(values)} seeds (one per iteration) but iterations="
-            f"{iterations}: drop iterations, or give {iterations} seeds."
+            f"{iterations}: drop iterations, or give {iterations} seeds.",
+            field="iterations",
         )
     return values
 
@@ -161,29 +239,41 @@ def plan_sweep(
     data_collection_period: int = -1,
     seed: int | None = None,
     rng: Any = None,
+    resume_seed: int | None = None,
+    warn: bool = True,
 ) -> SweepPlan:
-    """Check everything that can be checked, then number the runs as Mesa does.
+    """Check everything that can be checked before any run starts.
 
-    RunIds are iteration-major, then the parameter points in the given order.
+    Args:
+        resume_seed: the master seed to use when neither ``seed`` nor ``rng``
+            is given (a store's, when resuming); else a fresh one is drawn.
+        warn: warn when the model cannot take a seed (off while a form
+            checks every keystroke).
     """
     check_model_class(model_cls)
     max_steps = _check_int("max_steps", max_steps)
     if max_steps < 0:
-        raise SweepOptionError(f"max_steps must be 0 or more, got {max_steps}.")
+        raise SweepOptionError(
+            f"max_steps must be 0 or more, got {max_steps}.", field="max_steps"
+        )
     period = _check_int("data_collection_period", data_collection_period)
     if period == 0 or period < -1:
         raise SweepOptionError(
             f"data_collection_period must be -1 (end of run only) or a positive "
-            f"number of steps, got {period}."
+            f"number of steps, got {period}.",
+            field="data_collection_period",
         )
     if iterations is not None:
         iterations = _check_int("iterations", iterations)
         if iterations < 1:
-            raise SweepOptionError(f"iterations must be at least 1, got {iterations}.")
+            raise SweepOptionError(
+                f"iterations must be at least 1, got {iterations}.", field="iterations"
+            )
     if seed is not None and rng is not None:
         raise SweepOptionError(
             "Give either seed= (one master seed, a seed is derived per run) or rng= "
-            "(one seed per iteration), not both."
+            "(one seed per iteration), not both.",
+            field="seed",
         )
 
     space = expand_parameters(parameters)
@@ -193,40 +283,25 @@ def plan_sweep(
     if user_seeds is not None and (seed is not None or rng is not None):
         raise SweepOptionError(
             f"The parameters already set {user_seeds!r}: drop it from the parameters "
-            "or drop the seed=/rng= option."
+            "or drop the seed=/rng= option.",
+            field=user_seeds,
         )
 
-    master_seed: int | None = None
     if rng is not None:
-        per_iteration = _seeds_per_iteration(rng, iterations)
+        per_iteration = tuple(_seeds_per_iteration(rng, iterations))
+        seeding = Seeding("rng", per_iteration=per_iteration)
         iterations = len(per_iteration)
-        seed_source = "rng"
     else:
         iterations = iterations or 1
-        per_iteration = []
         if user_seeds is not None:
-            seed_source = "parameter"
+            seeding = Seeding("parameter", parameter=user_seeds)
+        elif seed is not None:
+            seeding = Seeding("seed", master_seed=_check_int("seed", seed))
         else:
-            if seed is not None:
-                master_seed = _check_int("seed", seed)
-                seed_source = "seed"
-            else:
-                master_seed = fresh_master_seed()
-                seed_source = "entropy"
+            master = fresh_master_seed() if resume_seed is None else resume_seed
+            seeding = Seeding("entropy", master_seed=master)
 
-    runs: list[RunSpec] = []
-    for iteration in range(iterations):
-        for point in space.points:
-            run_id = len(runs)
-            if seed_source == "rng":
-                run_seed = per_iteration[iteration]
-            elif seed_source == "parameter":
-                run_seed = point[user_seeds]
-            else:
-                run_seed = derive_seed(master_seed, run_id)
-            runs.append(RunSpec(run_id, iteration, point, run_seed))
-
-    if seed_kwarg is None and user_seeds is None:
+    if warn and seed_kwarg is None and user_seeds is None:
         warnings.warn(
             f"{model_cls.__name__}.__init__ takes neither rng nor seed, so its runs "
             "cannot be reproduced. Add `rng=None` to its parameters and call "
@@ -235,15 +310,12 @@ def plan_sweep(
             stacklevel=3,
         )
     settings = RunSettings(model_cls, max_steps, period, seed_kwarg)
-    return SweepPlan(settings, space, runs, iterations, master_seed, seed_source)
+    return SweepPlan(settings, space, iterations, seeding)
 
 
 def model_kwargs(spec: RunSpec, settings: RunSettings, drawn: dict[str, Any]) -> dict:
     """The keyword arguments the model of ``spec`` is built with."""
-    kwargs = {
-        name: drawn[name] if isinstance(value, Sampler) else value
-        for name, value in spec.params.items()
-    }
+    kwargs = run_parameters(spec.params, drawn)
     if settings.seed_kwarg is not None:
         kwargs[settings.seed_kwarg] = spec.seed
     return kwargs

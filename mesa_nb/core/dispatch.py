@@ -12,12 +12,12 @@ import concurrent.futures as cf
 import re
 import traceback
 from collections import deque
-from typing import Any
 
-from .executors import Backend
+from .backend import Backend
 from .gather import Gatherer
-from .plan import RunSpec, SweepPlan
-from .run import CRASHED, FAILED, RunRecord, run_batch
+from .plan import SweepPlan
+from .records import RunRecord, RunSpec, Status, StopToken
+from .worker import run_batch
 
 #: Aim for tasks of about this many seconds of work.
 TASK_SECONDS = 0.5
@@ -45,8 +45,12 @@ class BatchSizer:
 
 
 def run_inline(
-    plan: SweepPlan, runs: list[RunSpec], gatherer: Gatherer, cancel: Any = None
+    plan: SweepPlan,
+    runs: list[RunSpec],
+    gatherer: Gatherer,
+    cancel: StopToken | None = None,
 ) -> bool:
+    """Run ``runs`` in this process; True if the sweep was interrupted."""
     sizer = BatchSizer(workers=1)
     position = 0
     try:
@@ -76,7 +80,7 @@ def _crash_record(spec: RunSpec, exc: BaseException, crashed: bool) -> RunRecord
         error = f"task failed outside the run: {type(exc).__name__}: {exc}"
     return RunRecord(
         spec.run_id,
-        CRASHED if crashed else FAILED,
+        Status.CRASHED if crashed else Status.FAILED,
         error=error,
         traceback="".join(traceback.format_exception(exc)),
     )
@@ -87,8 +91,9 @@ def run_pool(
     runs: list[RunSpec],
     backend: Backend,
     gatherer: Gatherer,
-    cancel: Any = None,
+    cancel: StopToken | None = None,
 ) -> bool:
+    """Run ``runs`` on ``backend``'s workers; True if the sweep was interrupted."""
     queue: deque[RunSpec] = deque(runs)
     suspects: deque[RunSpec] = deque()  # retried one at a time after a crash
     in_flight: dict[cf.Future, list[RunSpec]] = {}

@@ -1,4 +1,8 @@
-"""The exceptions mesa_nb raises. Every one of them names the fix."""
+"""The exceptions mesa_nb raises. Every one of them names the fix.
+
+Each carries ``field``: the parameter or option it is about (or None), so a
+form can mark the right control without reading the message.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,15 @@ if TYPE_CHECKING:
 
 
 class MesaNbError(Exception):
-    """Base class of every error mesa_nb raises on purpose."""
+    """Base class of every error mesa_nb raises on purpose.
+
+    Attributes:
+        field: the parameter or option the error is about, if any.
+    """
+
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ParameterError(MesaNbError, ValueError):
@@ -22,6 +34,10 @@ class ModelClassError(MesaNbError, TypeError):
 
 class SweepOptionError(MesaNbError, ValueError):
     """An option of the sweep (iterations, max_steps, seeds...) is invalid."""
+
+
+class StoreError(MesaNbError, ValueError):
+    """The results directory cannot be used for this sweep."""
 
 
 class SweepFailedError(MesaNbError, RuntimeError):

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _scipy_stats
 
-from .errors import ParameterError
-from .result import SweepResult
-from .run import CANCELLED, OK
+from ..core.errors import ParameterError
+from ..core.records import Status
+from ..core.result import SweepResult
+
+OK, CANCELLED = Status.OK, Status.CANCELLED
 
 __all__ = ["STAT_COLUMNS", "replicate_stats"]
 
@@ -252,8 +253,10 @@ def replicate_stats(
     many = count > 1
     sem = np.full(len(out), np.nan)
     sem[many] = out["std"].to_numpy()[many] / np.sqrt(count[many])
+    from scipy import stats as scipy_stats  # scipy loads on first use
+
     quantile = np.full(len(out), np.nan)
-    quantile[many] = _scipy_stats.t.ppf((1 + level) / 2, count[many] - 1)
+    quantile[many] = scipy_stats.t.ppf((1 + level) / 2, count[many] - 1)
     out["count"] = out["count"].astype("int64")
     out["sem"] = sem
     out["ci_low"] = out["mean"] - quantile * sem

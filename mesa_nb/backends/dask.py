@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .executors import Backend
+from ..core.backend import Backend
 
 #: How often a running task asks the scheduler whether the sweep was stopped.
 STOP_POLL_SECONDS = 0.5

@@ -1,4 +1,4 @@
-"""Execute runs: the code that runs inside worker processes.
+"""Execute runs: the code that runs inside worker processes (or in-process).
 
 A run never raises: whatever goes wrong is recorded in its :class:`RunRecord`
 and the next run starts.
@@ -9,44 +9,18 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import _mesa
+from . import mesa_adapter
 from .collect import COLLECTOR_HINT, RunData, drive, read_collector
-from .columns import Chunk, ChunkBuilder
+from .columns import ChunkBuilder
 from .errors import ModelClassError
 from .parameters import Sampler
-from .plan import RunSettings, RunSpec, model_kwargs
+from .plan import RunSettings, model_kwargs
+from .records import BatchOutcome, RunRecord, RunSpec, Status, StopToken
 from .seeding import sampling_rng
-
-OK, FAILED, CRASHED, CANCELLED = "ok", "failed", "crashed", "cancelled"
-PENDING = "pending"
-
-
-@dataclass
-class RunRecord:
-    """What happened to one run."""
-
-    run_id: int
-    status: str
-    steps: int | None = None
-    wall_time: float = 0.0
-    drawn: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    traceback: str | None = None
-
-
-@dataclass
-class BatchOutcome:
-    """The records of a batch of runs, and their data as one chunk per table."""
-
-    records: list[RunRecord]
-    frames: dict[str, Chunk | None]
-    tables: dict[str, Chunk | None]
-    interrupted: bool = False
 
 
 def draw_samplers(spec: RunSpec) -> dict[str, Any]:
@@ -63,7 +37,7 @@ def build_model(spec: RunSpec, settings: RunSettings) -> tuple[Any, dict[str, An
     drawn = draw_samplers(spec)
     model = settings.model_cls(**model_kwargs(spec, settings, drawn))
     if getattr(model, "datacollector", None) is None:
-        _mesa.release_model(model)
+        mesa_adapter.release_model(model)
         raise ModelClassError(
             f"{settings.model_cls.__name__} has no `datacollector` after __init__. "
             + COLLECTOR_HINT
@@ -72,11 +46,11 @@ def build_model(spec: RunSpec, settings: RunSettings) -> tuple[Any, dict[str, An
 
 
 def run_one(
-    spec: RunSpec, settings: RunSettings, stop: Any = None
+    spec: RunSpec, settings: RunSettings, stop: StopToken | None = None
 ) -> tuple[RunRecord, RunData | None]:
     """Build, step and read one model; failures are caught and recorded."""
     start = time.perf_counter()
-    record = RunRecord(spec.run_id, OK)
+    record = RunRecord(spec.run_id, Status.OK)
     model = None
     data: RunData | None = None
     try:
@@ -84,33 +58,65 @@ def run_one(
         record_steps = drive(model, settings.max_steps, stop)
         data = read_collector(model, record_steps, settings.data_collection_period)
     except Exception as exc:
-        record.status = FAILED
+        record.status = Status.FAILED
         record.error = f"{type(exc).__name__}: {exc}"
         record.traceback = traceback.format_exc()
         data = None
     finally:
         if model is not None:
             record.steps = int(model.steps)
-            _mesa.release_model(model)
+            mesa_adapter.release_model(model)
     record.wall_time = time.perf_counter() - start
     return record, data
 
 
-def _add_run(builders: dict[str, ChunkBuilder], run_id: int, data: RunData) -> None:
-    for table, columns in data.items():
-        if columns is None:
-            continue
-        rows = len(next(iter(columns.values()))) if columns else 0
-        builder = builders.setdefault(table, ChunkBuilder())
-        run_ids = np.full(rows, run_id, dtype=np.int64)
-        builder.add({"RunId": run_ids, **columns}, rows, key=run_id)
+def _add_columns(
+    builders: dict[str, ChunkBuilder], table: str, run_id: int, columns: dict
+) -> None:
+    rows = len(next(iter(columns.values()))) if columns else 0
+    run_ids = np.full(rows, run_id, dtype=np.int64)
+    builders.setdefault(table, ChunkBuilder()).add({"RunId": run_ids, **columns}, rows)
+
+
+class _BatchBuilder:
+    """The data of a batch's runs, per table, joined once the batch ends."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, ChunkBuilder] = {}
+        self.tables: dict[str, ChunkBuilder] = {}
+        self.last_run: int | None = None
+
+    def add(self, run_id: int, data: RunData) -> None:
+        for table, columns in data.frames().items():
+            _add_columns(self.frames, table, run_id, columns)
+        for name, columns in data.tables.items():
+            _add_columns(self.tables, name, run_id, columns)
+        self.last_run = run_id
+
+    def drop_unfinished(self, finished: set[int]) -> None:
+        """Forget the data of a run that was interrupted before its record."""
+        if self.last_run is None or self.last_run in finished:
+            return
+        for builder in (*self.frames.values(), *self.tables.values()):
+            last = builder.pieces["RunId"][-1] if builder.sizes else []
+            if len(last) and last[0] == self.last_run:
+                builder.drop_last()
+
+    def outcome(self, records: list[RunRecord], interrupted: bool) -> BatchOutcome:
+        def finish(builders: dict[str, ChunkBuilder]) -> dict:
+            chunks = {name: b.finish() for name, b in builders.items()}
+            return {name: c for name, c in chunks.items() if c is not None}
+
+        return BatchOutcome(
+            records, finish(self.frames), finish(self.tables), interrupted
+        )
 
 
 def run_batch(
     settings: RunSettings,
     specs: Sequence[RunSpec],
     on_run: Callable[[RunRecord], None] | None = None,
-    stop: Any = None,
+    stop: StopToken | None = None,
 ) -> BatchOutcome:
     """Run ``specs`` one after the other and pack their data per table.
 
@@ -118,28 +124,17 @@ def run_batch(
     finished so far are kept and the outcome is flagged ``interrupted``.
     """
     records: list[RunRecord] = []
-    builders: dict[str, ChunkBuilder] = {}
+    data = _BatchBuilder()
     interrupted = False
     try:
         for spec in specs:
-            record, data = run_one(spec, settings, stop)
-            if data is not None:
-                _add_run(builders, spec.run_id, data)
+            record, run_data = run_one(spec, settings, stop)
+            if run_data is not None:
+                data.add(spec.run_id, run_data)
             records.append(record)
             if on_run is not None:
                 on_run(record)
     except KeyboardInterrupt:
         interrupted = True
-        finished = {r.run_id for r in records}
-        for builder in builders.values():
-            if (builder.sizes and not finished) or (
-                builder.sizes and builder.pieces["RunId"][-1][0] not in finished
-            ):
-                builder.drop_last()
-    chunks = {table: builder.finish() for table, builder in builders.items()}
-    return BatchOutcome(
-        records,
-        {table: chunks.get(table) for table in ("model", "agents", "agenttypes")},
-        {t.split("/", 1)[1]: c for t, c in chunks.items() if t.startswith("tables/")},
-        interrupted,
-    )
+        data.drop_unfinished({r.run_id for r in records})
+    return data.outcome(records, interrupted)

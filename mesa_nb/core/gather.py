@@ -7,35 +7,45 @@ built once, sorted by RunId, so it never depends on that order.
 from __future__ import annotations
 
 import datetime as dt
-import platform
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
-from . import _mesa
-from .columns import Chunk, chunks_to_frame
-from .parameters import Sampler
-from .plan import RunSpec, SweepPlan
+from .columns import chunks_to_frame
+from .meta import versions
+from .plan import SweepPlan
+from .records import (
+    DATA_TABLES,
+    TABLE_KEYS,
+    BatchOutcome,
+    Chunk,
+    Progress,
+    ProgressCallback,
+    RunRecord,
+    RunSpec,
+    Status,
+    run_parameters,
+)
 from .result import SweepResult
-from .run import CANCELLED, OK, BatchOutcome, RunRecord
-from .store import RunStore
 
 
-@dataclass(frozen=True)
-class Progress:
-    """One progress event: sent once at the start, then once per finished run."""
+class RunSink(Protocol):
+    """Where finished runs are kept as they arrive (the results store)."""
 
-    total: int
-    done: int
-    failed: int
-    record: RunRecord | None = None
+    path: Any
 
+    def read(self) -> tuple[list[RunRecord], dict[str, list[Chunk]], dict]:
+        """Runs stored earlier: records, data chunks per table, user tables."""
+        ...
 
-ProgressCallback = Callable[[Progress], None]
+    def write(self, outcome: BatchOutcome) -> None:
+        """Store a batch: data first, records last."""
+        ...
+
+    def write_records(self, records: list[RunRecord]) -> None:
+        """Store records of runs that have no data."""
+        ...
 
 
 class Gatherer:
@@ -45,17 +55,13 @@ class Gatherer:
         self,
         plan: SweepPlan,
         on_progress: ProgressCallback | None,
-        store: RunStore | None = None,
+        store: RunSink | None = None,
     ) -> None:
         self.plan = plan
         self.on_progress = on_progress
         self.store = store
         self.records: dict[int, RunRecord] = {}
-        self.frames: dict[str, list[Chunk]] = {
-            "model": [],
-            "agents": [],
-            "agenttypes": [],
-        }
+        self.frames: dict[str, list[Chunk]] = {table: [] for table in DATA_TABLES}
         self.tables: dict[str, list[Chunk]] = {}
         self.failed = 0
         self.resumed = 0
@@ -64,11 +70,11 @@ class Gatherer:
         if on_progress is not None:
             on_progress(Progress(len(plan.runs), len(self.records), self.failed))
 
-    def _preload(self, store: RunStore) -> None:
+    def _preload(self, store: RunSink) -> None:
         records, frames, tables = store.read()
         for record in records:
             self.records[record.run_id] = record
-            self.failed += record.status != OK
+            self.failed += record.status != Status.OK
         for key, chunks in frames.items():
             self.frames[key].extend(chunks)
         for name, chunks in tables.items():
@@ -81,7 +87,7 @@ class Gatherer:
 
     def add_record(self, record: RunRecord) -> None:
         self.records[record.run_id] = record
-        if record.status != OK:
+        if record.status != Status.OK:
             self.failed += 1
         if self.on_progress is not None:
             self.on_progress(
@@ -91,12 +97,10 @@ class Gatherer:
     def add_frames(self, outcome: BatchOutcome) -> None:
         if self.store is not None:
             self.store.write(outcome)
-        for key, frame in outcome.frames.items():
-            if frame is not None:
-                self.frames[key].append(frame)
-        for name, frame in outcome.tables.items():
-            if frame is not None:
-                self.tables.setdefault(name, []).append(frame)
+        for table, chunk in outcome.frames.items():
+            self.frames[table].append(chunk)
+        for name, chunk in outcome.tables.items():
+            self.tables.setdefault(name, []).append(chunk)
 
     def add_batch(self, outcome: BatchOutcome) -> None:
         self.add_frames(outcome)
@@ -119,24 +123,21 @@ class Gatherer:
             record = self.records.get(spec.run_id) or RunRecord(
                 spec.run_id, missing_status
             )
-            params = {
-                n: record.drawn.get(n) if isinstance(v, Sampler) else v
-                for n, v in spec.params.items()
-            }
+            params = run_parameters(spec.params, record.drawn)
             rows.append(
                 {
                     "RunId": spec.run_id,
                     "iteration": spec.iteration,
                     "seed": spec.seed,
                     **params,
-                    "status": record.status,
+                    "status": str(record.status),
                     "steps": record.steps,
                     "wall_time": record.wall_time,
                     "error": record.error,
                     "traceback": record.traceback,
                 }
             )
-            if record.status == OK:
+            if record.status == Status.OK:
                 kwargs[spec.run_id] = params
         columns = ["RunId", "iteration", "seed", *names, "status", "steps"]
         columns += ["wall_time", "error", "traceback"]
@@ -152,37 +153,25 @@ class Gatherer:
         started: float,
         start_wall: dt.datetime,
         interrupted: bool,
-        missing_status: str = CANCELLED,
+        missing_status: Status = Status.CANCELLED,
     ) -> SweepResult:
         """The :class:`SweepResult` of everything gathered (consumes the chunks)."""
         plan = self.plan
         runs, kwargs = self._runs_table(missing_status)
-        model = chunks_to_frame(self.frames["model"], ["RunId", "Step"])
-        reporters = set(model.columns)
+        model = chunks_to_frame(self.frames["model"], TABLE_KEYS["model"])
+        reporters = [c for c in model.columns if c not in TABLE_KEYS["model"]]
         keys = ["iteration", *(n for n in plan.space.names if n not in reporters)]
         by_run = runs.set_index("RunId")[keys]
         model = model.join(by_run, on="RunId")
         order = ["RunId", *keys, "Step"]
         model = model[order + [c for c in model.columns if c not in order]]
-        agent_keys = ["RunId", "Step", "AgentID"]
-        agents = chunks_to_frame(self.frames["agents"], agent_keys)
-        agenttypes = chunks_to_frame(self.frames["agenttypes"], agent_keys)
+        agents = chunks_to_frame(self.frames["agents"], TABLE_KEYS["agents"])
+        agenttypes = chunks_to_frame(
+            self.frames["agenttypes"], TABLE_KEYS["agenttypes"]
+        )
         tables = {n: chunks_to_frame(f, ["RunId"]) for n, f in self.tables.items()}
-        cls = plan.settings.model_cls
         metadata = {
-            "model": cls.__qualname__,
-            "model_module": cls.__module__,
-            "parameters": list(plan.space.names),
-            "swept": list(plan.space.swept),
-            "sampled": list(plan.space.sampled),
-            "n_points": len(plan.space),
-            "iterations": plan.iterations,
-            "n_runs": len(plan.runs),
-            "max_steps": plan.settings.max_steps,
-            "data_collection_period": plan.settings.data_collection_period,
-            "seed_source": plan.seed_source,
-            "master_seed": plan.master_seed,
-            "seed_kwarg": plan.settings.seed_kwarg,
+            **plan.describe(),
             "executor": executor,
             "workers": workers,
             "store": str(self.store.path) if self.store is not None else None,
@@ -193,6 +182,7 @@ class Gatherer:
             "interrupted": interrupted,
             "versions": versions(),
         }
+        cls = plan.settings.model_cls
         return SweepResult(
             runs,
             model,
@@ -201,19 +191,7 @@ class Gatherer:
             tables,
             metadata,
             parameter_names=plan.space.names,
+            model_reporters=tuple(reporters),
             model_cls=cls if isinstance(cls, type) else None,
             run_kwargs=kwargs,
         )
-
-
-def versions() -> dict[str, str]:
-    """Python, Mesa and mesa_nb versions, as recorded with every sweep."""
-    from . import __version__
-
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "mesa": _mesa.MESA_VERSION,
-        "mesa_nb": __version__,
-        "pandas": pd.__version__,
-    }

@@ -1,9 +1,11 @@
 """Read a finished model's DataCollector into columns, one table at a time.
 
-Only the collector's public API is used: ``model_vars``,
-``get_agent_vars_dataframe``, ``get_agenttype_vars_dataframe`` and
-``get_table_dataframe``. The Step of each model record is observed while the
-run is driven (see :func:`drive`), since Mesa 3.3 does not store it.
+The collector's public API is used (``model_vars``,
+``get_agent_vars_dataframe``, ``get_agenttype_vars_dataframe``,
+``get_table_dataframe``), except for agent records, which are read from the
+collector's own store where :mod:`.mesa_adapter` knows its layout (it falls
+back to the public API elsewhere). The Step of each model record is observed
+while the run is driven (see :func:`drive`), since Mesa 3.3 does not store it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .columns import ChunkBuilder
+from . import mesa_adapter
+from .records import AGENTS, AGENTTYPES, MODEL
 
 COLLECTOR_HINT = (
     "Create one in __init__, e.g. self.datacollector = mesa.DataCollector("
@@ -77,37 +81,12 @@ def _agent_columns(
     return columns
 
 
-#: Read agent records straight from the collector when their layout is known;
-#: ``tests/test_collect.py`` checks this path against the public API.
-READ_AGENT_RECORDS = True
-
-
-def _agent_records(collector: Any) -> dict[int, Any] | None:
-    """The collector's own per-step agent store, ``{step: key}``, if usable.
-
-    ``get_agent_vars_dataframe()`` turns every record of the run into a
-    MultiIndexed DataFrame; with end-only collection most of that is thrown
-    away, and for a small run it costs more than the run itself (4x for 10
-    agents x 5 steps). Mesa 3.3 and 3.5 both keep ``_agent_records`` as
-    ``{step or time: [(step, agent_id, *values), ...]}``; anything else gives
-    None and the public API is used.
-    """
-    records = getattr(collector, "_agent_records", None)
-    if not READ_AGENT_RECORDS or not isinstance(records, dict):
-        return None
-    width = 2 + len(collector.agent_reporters)
-    for rows in records.values():
-        if rows and (not isinstance(rows[0], tuple) or len(rows[0]) != width):
-            return None
-    return {int(k): k for k in records}
-
-
 def _recorded_agent_columns(
     collector: Any, steps: dict[int, Any], keep: set[int]
 ) -> dict[str, list[Any]]:
     """The kept rows of ``_agent_records`` as columns."""
     names = [str(n) for n in collector.agent_reporters]
-    store = collector._agent_records
+    store = mesa_adapter.agent_record_store(collector)
     rows = [row for s in sorted(steps) if s in keep for row in store[steps[s]]]
     if not rows:
         return {"Step": [], "AgentID": [], **{n: [] for n in names}}
@@ -143,7 +122,7 @@ def read_collector(model: Any, record_steps: list[int], period: int) -> RunData:
     agent_tables = []
     recorded = None
     if collector.agent_reporters:
-        recorded = _agent_records(collector)
+        recorded = mesa_adapter.agent_record_steps(collector)
         if recorded is None:
             agent_tables.append(_agent_columns(collector.get_agent_vars_dataframe()))
     typed = []
@@ -185,9 +164,7 @@ class RunData:
     agenttypes: dict[str, Any] | None = None
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def items(self) -> list[tuple[str, dict[str, Any] | None]]:
-        """``(table, columns)`` pairs, the collector's tables as ``tables/<name>``."""
-        pairs = [("model", self.model), ("agents", self.agents)]
-        pairs.append(("agenttypes", self.agenttypes))
-        pairs += [(f"tables/{name}", cols) for name, cols in self.tables.items()]
-        return pairs
+    def frames(self) -> dict[str, dict[str, Any]]:
+        """The data tables this run has, by name (user tables apart)."""
+        pairs = {MODEL: self.model, AGENTS: self.agents, AGENTTYPES: self.agenttypes}
+        return {name: columns for name, columns in pairs.items() if columns is not None}

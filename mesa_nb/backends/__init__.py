@@ -1,8 +1,9 @@
 """Where runs execute: in this process, in reusable local workers, or on any
 ``concurrent.futures.Executor`` (a Dask ``Client`` is turned into one).
 
-Every backend hands out ``concurrent.futures.Future`` objects, so the engine
-has one dispatch loop for all of them. Optional engines load lazily.
+Every backend implements :class:`mesa_nb.core.backend.Backend` and hands out
+``concurrent.futures.Future`` objects, so the core has one dispatch loop for
+all of them. Optional engines (Dask) load lazily.
 """
 
 from __future__ import annotations
@@ -13,47 +14,11 @@ from typing import Any
 
 import cloudpickle
 
-from .errors import SweepOptionError
+from ..core.backend import Backend, InProcessBackend
+from ..core.errors import SweepOptionError
 
 #: Idle local workers stay alive this long (seconds) for the next sweep.
 IDLE_WORKER_TIMEOUT = 900
-
-
-class Backend:
-    """The small interface the engine drives.
-
-    Attributes:
-        name: shown in metadata.
-        workers: how many runs can execute at once.
-        inline: True if runs execute in the calling process (no futures).
-    """
-
-    name = "backend"
-    workers = 1
-    inline = False
-    #: shipped with every task; runs stop between steps when it is set
-    stop_token: Any = None
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future:
-        """Start ``fn(*args)`` somewhere; return its future."""
-        raise NotImplementedError
-
-    def reset(self) -> None:
-        """Make the backend usable again after a worker died."""
-
-    def abort(self) -> None:
-        """Stop every running task now (called on interrupt)."""
-
-    def crashed(self, exc: BaseException) -> bool:
-        """Whether ``exc`` from a future means its worker died."""
-        return isinstance(exc, cf.BrokenExecutor)
-
-
-class InProcessBackend(Backend):
-    """Runs execute one after another in the calling process (the reference)."""
-
-    name = "in-process"
-    inline = True
 
 
 class LokyBackend(Backend):
@@ -116,19 +81,6 @@ class ExecutorBackend(Backend):
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def executor_by_name(name: str, namespace: dict[str, Any]) -> Any:
-    """What ``--client NAME`` means: 'dask', an address, or a notebook name."""
-    if name == "dask" or "://" in name:
-        return name
-    if name not in namespace:
-        raise SweepOptionError(
-            f"client {name!r}: no such name in the notebook. Create it first, e.g. "
-            "`from dask.distributed import Client; client = Client()`, or give a "
-            "scheduler address (tcp://host:8786) or 'dask' for a local cluster."
-        )
-    return namespace[name]
-
-
 def resolve_backend(processes: int, executor: Any = None) -> Backend:
     """Pick the backend for ``processes`` workers or a given ``executor``.
 
@@ -143,7 +95,7 @@ def resolve_backend(processes: int, executor: Any = None) -> Backend:
     if isinstance(executor, cf.Executor):
         return ExecutorBackend(executor)
     if isinstance(executor, str) or type(executor).__module__.startswith("distributed"):
-        from . import distributed_backend as dask
+        from . import dask
 
         if executor == "dask":
             return dask.DaskBackend(dask.local_client(processes))
@@ -160,3 +112,12 @@ def resolve_backend(processes: int, executor: Any = None) -> Backend:
         f"executor must be a concurrent.futures.Executor, a dask.distributed "
         f"Client, a scheduler address or 'dask', not {type(executor).__name__}."
     )
+
+
+__all__ = [
+    "Backend",
+    "ExecutorBackend",
+    "InProcessBackend",
+    "LokyBackend",
+    "resolve_backend",
+]

@@ -8,8 +8,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from ..core.errors import SweepFailedError, SweepOptionError
+from ..core.result import describe_outcome
 from .engine import sweep
-from .errors import SweepFailedError, SweepOptionError
 from .progress import progress_bar
 
 
@@ -59,19 +60,13 @@ def batch_run(
         )
     rows = result.to_mesa_rows()
     if result.interrupted:
-        warnings.warn(
-            f"Sweep interrupted: returning the rows of {result.n_ok} finished runs; "
-            f"{result.n_cancelled} runs were cancelled.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        (interrupted,) = describe_outcome(result, "the returned rows")[:1]
+        warnings.warn(interrupted, RuntimeWarning, stacklevel=2)
     if result.n_failed:
-        first = result.failures.iloc[0]
         message = (
-            f"{result.n_failed} of {len(result.runs)} runs failed; the other runs "
-            f"finished. First failure: RunId {first['RunId']}: {first['error']}. "
-            "The finished rows are in exc.rows, the failures (with tracebacks) in "
-            'exc.failures; pass errors="warn" to get the rows back instead.'
+            describe_outcome(result, "exc")[-1]
+            + " The finished rows are in exc.rows, the result in exc.result; "
+            'pass errors="warn" to get the rows back instead.'
         )
         if errors == "raise":
             raise SweepFailedError(message, rows, result.failures, result)

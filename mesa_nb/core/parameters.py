@@ -91,7 +91,8 @@ def _sweep_values(name: str, spec: Any) -> list[Any] | None:
         except TypeError:
             raise ParameterError(
                 f"Parameter {name!r} is a set of values that cannot be sorted, so "
-                "the run order would change between sessions. Pass a list instead."
+                "the run order would change between sessions. Pass a list instead.",
+                field=name,
             ) from None
     elif isinstance(spec, Iterable):
         values = list(spec)  # materialises generators exactly once
@@ -100,7 +101,8 @@ def _sweep_values(name: str, spec: Any) -> list[Any] | None:
     if values is not None and not values:
         raise ParameterError(
             f"Parameter {name!r} has no values to sweep. Give at least one value, "
-            f"or remove {name!r} to use the model's default."
+            f"or remove {name!r} to use the model's default.",
+            field=name,
         )
     return values
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from .errors import ParameterError
-from .result import SweepResult
-from .run import OK
+from ..core.errors import ParameterError
+from ..core.records import Status
+from ..core.result import SweepResult
 from .stats import (
     ModelTable,
     check_by,
@@ -316,7 +316,7 @@ def _agent_frame(
         source = next((t for t in tables if reporter in t.columns), None)
         if source is None or reporter in ("RunId", "Step", "AgentID", "AgentType"):
             raise unknown_name("agent reporter", reporter, available)
-        ok = data.runs[data.runs["status"] == OK]
+        ok = data.runs[data.runs["status"] == Status.OK]
         parameters = tuple(p for p in data.parameter_names if p in ok.columns)
         runs = ok[["RunId", *parameters]]
         frame = source.merge(runs, on="RunId", how="inner")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .gather import Progress
+from ..core.records import Progress
 
 
 class TqdmProgress:

@@ -1,11 +1,11 @@
-"""A widget form for picking and running a sweep, built from the model's signature.
+"""The sweep form's widgets, bound to a :class:`~.form_state.FormState`.
 
-``mesa_nb.form(Model)`` or ``%batchrun_form Model`` shows it. As in
-``ipywidgets.interact``, small pure functions in :mod:`mesa_nb.form_fields` map
-a parameter to its control and text to values; :class:`SweepForm` only
-observes values, validates them
-with the core (:func:`mesa_nb.plan.plan_sweep`) and calls :func:`mesa_nb.sweep`
-on a background thread, so the kernel stays free for the Stop button.
+``mesa_nb.form(Model)`` or ``%batchrun_form Model`` shows it. The view builds
+one control per field of the state (as ``ipywidgets.interact`` does, from the
+model's signature), copies the controls' values into the state on every
+change, shows what the state's validation says, and runs the sweep on a
+background thread so the kernel stays free for the Stop button. The sweep is
+planned once, at Run, and that plan is what runs.
 
 The form calls the core with exactly the parameters its "show code" view
 writes as a ``%%batchrun`` cell, so running that cell gives the same runs.
@@ -17,57 +17,48 @@ import base64
 import html
 import inspect
 import io
-import keyword
 import os
-import secrets
 import sys
 import threading
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import ipywidgets as w
 
-from .engine import sweep
-from .errors import MesaNbError, ParameterError
-from .executors import executor_by_name
-from .form_fields import (
+from ..api import plan, run_plan
+from ..api.progress import TqdmProgress
+from ..core.mesa_adapter import Model
+from ..core.result import SweepResult, describe_outcome
+from .form_state import (
     BOOL,
-    CHOICE,
     ERROR_STYLE,
     FIXED,
-    FRESH_SEED_BOUND,
+    FLOAT,
     HINT_STYLE,
     INT,
     LIST,
-    NOT_GIVEN,
     NUMBERS,
     RANGE,
     SWEEP,
+    FieldState,
+    FormState,
     ParamInfo,
     RunOptions,
+    SweepRequest,
+    Validation,
     batchrun_code,
+    choice_label,
     config_options,
-    control_for,
-    core_value,
     describe,
-    error_target,
+    dropdown_choices,
     first_reporter,
-    form_parameters,
-    format_sweep_text,
-    is_literal,
     model_reference,
-    parse_sweep_text,
-    parse_value,
-    plural,
     python_code,
-    range_values,
     run_count_text,
+    uses_dropdown,
     uses_text_entry,
 )
-from .plan import plan_sweep
-from .progress import TqdmProgress
-from .result import SweepResult
+from .names import executor_by_name
 
 
 # -- the widgets -------------------------------------------------------------------
@@ -84,10 +75,40 @@ def _small(widget: w.Widget, width: str) -> w.Widget:
     return widget
 
 
+def control_for(parameter: inspect.Parameter | ParamInfo) -> w.Widget:
+    """The control of a fixed value, matched to the parameter's kind.
+
+    bool -> Checkbox, int -> IntText, float -> FloatText, str -> Text,
+    Enum / Literal -> Dropdown; anything else is a Text holding a Python
+    literal. A required parameter starts empty (a Text, or a Dropdown with
+    no selection) so the form is invalid until it is given.
+    """
+    info = parameter if isinstance(parameter, ParamInfo) else describe(parameter)
+    value = FieldState.initial(info).fixed
+    layout = w.Layout(width="180px")
+    if uses_dropdown(info):
+        options = [(choice_label(c), c) for c in dropdown_choices(info)]
+        return w.Dropdown(options=options, value=value, layout=layout)
+    if uses_text_entry(info):
+        if info.required:
+            placeholder = f"required ({info.kind})"
+        else:
+            placeholder = "" if value else f"model default: {info.default!r}"
+        return w.Text(value=value, placeholder=placeholder, layout=layout)
+    if info.kind == BOOL:
+        return w.Checkbox(value=value, indent=False)
+    if info.kind == INT:
+        return w.IntText(value=value, layout=layout)
+    if info.kind == FLOAT:
+        return w.FloatText(value=value, layout=layout)
+    return w.Text(value=value, layout=layout)
+
+
 class ParameterRow:
     """The controls of one parameter: fixed value, or the values to sweep."""
 
-    def __init__(self, info: ParamInfo) -> None:
+    def __init__(self, state: FieldState) -> None:
+        info = state.info
         self.info = info
         star = f' <span style="{ERROR_STYLE}" title="required">*</span>'
         self.label = w.HTML(
@@ -113,14 +134,11 @@ class ParameterRow:
             style={"button_width": "64px"},
         )
         self.list_text = w.Text(
-            value=self._initial_list(),
-            placeholder="values, comma-separated",
-            layout=w.Layout(width="200px"),
+            placeholder="values, comma-separated", layout=w.Layout(width="200px")
         )
         number = w.IntText if info.kind == INT else w.FloatText
-        start = info.default if numeric and info.default is not None else 0
-        self.start = _small(number(value=start, description="from"), "120px")
-        self.stop = _small(number(value=start, description="to"), "120px")
+        self.start = _small(number(description="from"), "120px")
+        self.stop = _small(number(description="to"), "120px")
         self.step = _small(number(value=1, description="step"), "120px")
         for box in (self.start, self.stop, self.step):
             box.style.description_width = "32px"
@@ -131,19 +149,27 @@ class ParameterRow:
         hooks |= {"step": self.step, "status": self.status}
         for hook, widget in hooks.items():
             widget.add_class(f"mesa-nb-{hook}-{info.name}")  # for browser tests
+        self.show_state(state)
         for widget in (self.mode, self.sweep_style):
             widget.observe(self._relayout, "value")
         self._relayout()
 
-    def _initial_list(self) -> str:
-        info = self.info
-        if info.kind == BOOL:
-            return "False, True"
-        if info.kind == CHOICE:
-            return format_sweep_text(info.choices)
-        if info.required or not is_literal(info.default):
-            return ""
-        return format_sweep_text([info.default])
+    def show_state(self, state: FieldState) -> None:
+        """Set every control from ``state``."""
+        self.mode.value, self.sweep_style.value = state.mode, state.style
+        self.fixed.value = state.fixed
+        self.list_text.value = state.list_text
+        if self.info.kind in NUMBERS:
+            self.start.value, self.stop.value = state.start, state.stop
+            self.step.value = state.step
+
+    def read_into(self, state: FieldState) -> None:
+        """Copy every control's value into ``state``."""
+        state.mode, state.style = self.mode.value, self.sweep_style.value
+        state.fixed = self.fixed.value
+        state.list_text = self.list_text.value
+        state.start, state.stop = self.start.value, self.stop.value
+        state.step = self.step.value
 
     def _relayout(self, _change: Any = None) -> None:
         if self.mode.value == FIXED:
@@ -167,65 +193,9 @@ class ParameterRow:
         """The row's cells in the form's grid."""
         return [self.label, self.default, self.mode, self.value_box, self.status]
 
-    def prefill(self, value: Any) -> None:
-        """Show ``value``: a list, tuple or range sweeps it, anything else is fixed."""
-        if isinstance(value, list | tuple | range):
-            self.mode.value = SWEEP
-            self.sweep_style.value = LIST
-            self.list_text.value = format_sweep_text(list(value))
-        elif uses_text_entry(self.info):
-            self.fixed.value = python_code(value)
-        else:
-            self.fixed.value = value
-
-    def fixed_value(self) -> Any:
-        """The fixed value (``NOT_GIVEN``: leave it to the model's default).
-
-        Raises :class:`ParameterError` if it is missing or invalid.
-        """
-        value, info = self.fixed.value, self.info
-        if isinstance(self.fixed, w.Dropdown):
-            if value is None and info.required:
-                raise ParameterError("required: pick a value.")
-            return NOT_GIVEN if value is None else value
-        if not uses_text_entry(info):
-            return value
-        text = value.strip()
-        if not text:
-            if info.required:
-                raise ParameterError(f"required: type a value ({info.kind}).")
-            return NOT_GIVEN
-        if text == "None" and info.default is None and not info.required:
-            return None
-        return parse_value(text, info.kind, info.choices)
-
-    def values(self) -> Any:
-        """What the core gets for this parameter (``NOT_GIVEN``: nothing)."""
-        if self.mode.value == FIXED:
-            value = self.fixed_value()
-            return value if value is NOT_GIVEN else core_value(value, swept=False)
-        if self.sweep_style.value == RANGE:
-            return range_values(self.start.value, self.stop.value, self.step.value)
-        return parse_sweep_text(self.list_text.value, self.info.kind, self.info.choices)
-
     def show(self, error: str = "", hint: str = "") -> None:
         """An error (red) or a hint (grey) beside the row."""
         self.status.value = _html(error, ERROR_STYLE) or _html(hint, HINT_STYLE)
-
-
-@dataclass
-class SweepRequest:
-    """A validated form: the core's arguments and the run count."""
-
-    parameters: dict[str, Any]
-    options: RunOptions
-    n_points: int
-    iterations: int
-
-    @property
-    def n_runs(self) -> int:
-        """Points x iterations."""
-        return self.n_points * self.iterations
 
 
 @dataclass
@@ -258,6 +228,40 @@ def _text(value: str, description: str, placeholder: str = "") -> w.Text:
     )
 
 
+def _option_controls(values: dict[str, Any]) -> dict[str, _Option]:
+    cores = str(os.cpu_count() or 1)
+    controls = {
+        "iterations": _int_text(
+            values["iterations"], "iterations", "Replicates of every point"
+        ),
+        "max_steps": _int_text(
+            values["max_steps"], "max steps", "Steps per run at most"
+        ),
+        "data_collection_period": _int_text(
+            values["data_collection_period"],
+            "collect every",
+            "-1: last record only; n: every n-th step and the last",
+        ),
+        "processes": w.Combobox(
+            value=values["processes"],
+            options=list(dict.fromkeys(["1", cores, "all"])),
+            description="processes",
+            ensure_option=False,
+            style={"description_width": "100px"},
+            layout=w.Layout(width="230px"),
+        ),
+        "seed": _text(values["seed"], "seed", "fresh at Run"),
+        "output": _text(values["output"], "output name"),
+        "store": _text(values["store"], "store dir", "none: in memory"),
+        "client": _text(values["client"], "Dask client", "none: local processes"),
+    }
+    options = {key: _Option(widget) for key, widget in controls.items()}
+    for key, option in options.items():
+        option.widget.add_class(f"mesa-nb-option-{key}")  # for browser tests
+        option.error.add_class(f"mesa-nb-error-{key}")
+    return options
+
+
 class SweepForm:
     """The form: parameter rows, run options, Run / Stop, code view, output."""
 
@@ -273,68 +277,30 @@ class SweepForm:
         self.model_cls = model_cls
         self.namespace = _user_namespace() if namespace is None else namespace
         self.model_name = model_name or model_reference(model_cls, self.namespace)
+        self.state = FormState(
+            model_cls, namespace=self.namespace, options=options, defaults=defaults
+        )
         self.rows = {
-            p.name: ParameterRow(describe(p)) for p in form_parameters(model_cls)
+            name: ParameterRow(state) for name, state in self.state.fields.items()
         }
-        self._build_options(options or RunOptions())
+        self.options = _option_controls(self.state.options)
         self._build_controls()
         self.thread: threading.Thread | None = None
         self.cancel: threading.Event | None = None
         self.result: SweepResult | None = None
         self.last_code: str | None = None
-        self._pending_seed: int | None = None
-        self.request: SweepRequest | None = None
-        self._prefill(defaults or {})
+        self.validation: Validation | None = None
         for widget in self._inputs():
             widget.observe(self._refresh, "value")
         self.widget = self._layout()
         self._refresh()
 
-    # -- building -----------------------------------------------------------------
-    def _build_options(self, opts: RunOptions) -> None:
-        processes = "all" if opts.processes is None else str(opts.processes)
-        cores = str(os.cpu_count() or 1)
-        self.options = {
-            "iterations": _Option(
-                _int_text(opts.iterations, "iterations", "Replicates of every point")
-            ),
-            "max_steps": _Option(
-                _int_text(opts.max_steps, "max steps", "Steps per run at most")
-            ),
-            "data_collection_period": _Option(
-                _int_text(
-                    opts.data_collection_period,
-                    "collect every",
-                    "-1: last record only; n: every n-th step and the last",
-                )
-            ),
-            "processes": _Option(
-                w.Combobox(
-                    value=processes,
-                    options=list(dict.fromkeys(["1", cores, "all"])),
-                    description="processes",
-                    ensure_option=False,
-                    style={"description_width": "100px"},
-                    layout=w.Layout(width="230px"),
-                )
-            ),
-            "seed": _Option(
-                _text(
-                    "" if opts.seed is None else str(opts.seed),
-                    "seed",
-                    "fresh at Run",
-                )
-            ),
-            "output": _Option(_text(opts.output, "output name")),
-            "store": _Option(_text(opts.store or "", "store dir", "none: in memory")),
-            "client": _Option(
-                _text(opts.client or "", "Dask client", "none: local processes")
-            ),
-        }
-        for key, option in self.options.items():
-            option.widget.add_class(f"mesa-nb-option-{key}")  # for browser tests
-            option.error.add_class(f"mesa-nb-error-{key}")
+    @property
+    def request(self) -> SweepRequest | None:
+        """The sweep the form stands for now (None while a value is wrong)."""
+        return self.validation.request if self.validation else None
 
+    # -- building -----------------------------------------------------------------
     def _build_controls(self) -> None:
         self.count = w.HTML()
         self.errors = w.HTML()
@@ -404,153 +370,46 @@ class SweepForm:
             layout=w.Layout(grid_gap="6px"),
         ).add_class("mesa-nb-form")
 
-    def _prefill(self, defaults: dict[str, Any]) -> None:
-        for name, value in defaults.items():
-            if name in self.rows:
-                self.rows[name].prefill(value)
-            elif name in self.options:
-                option = self.options[name].widget
-                option.value = (
-                    value if isinstance(option, w.IntText) else _option_text(value)
-                )
-            else:
-                known = [*self.rows, *self.options]
-                raise TypeError(
-                    f"form() got {name!r}, which is neither a parameter of "
-                    f"{self.model_cls.__name__} nor a run option; it takes: "
-                    f"{', '.join(known)}."
-                )
-
     # -- validation ---------------------------------------------------------------
-    def _read_options(self) -> tuple[RunOptions, dict[str, str]]:
-        errors: dict[str, str] = {}
-        values = {k: o.widget.value for k, o in self.options.items()}
-        processes = values["processes"].strip()
-        if processes == "all":
-            values["processes"] = None
-        elif processes.isdigit() and int(processes) >= 1:
-            values["processes"] = int(processes)
-        else:
-            errors["processes"] = "a number of processes (1 or more) or 'all'."
-            values["processes"] = 1
-        seed = values["seed"].strip()
-        if not seed:
-            values["seed"] = None
-        elif seed.isdigit():
-            values["seed"] = int(seed)
-        else:
-            errors["seed"] = "a whole number (0 or more), or empty for a fresh seed."
-            values["seed"] = None
-        output = values["output"].strip()
-        if not output.isidentifier() or keyword.iskeyword(output):
-            errors["output"] = f"{output!r} is not a Python name."
-        values["output"] = output
-        values["store"] = values["store"].strip() or None
-        client = values["client"].strip() or None
-        if client is not None:
-            try:
-                executor_by_name(client, self.namespace)
-            except MesaNbError as exc:
-                errors["client"] = str(exc)
-        values["client"] = client
-        return RunOptions(**values), errors
-
     def validate(self) -> SweepRequest | None:
-        """Check every control; show errors inline. None if anything is wrong."""
-        errors: dict[str, str] = {}
-        parameters: dict[str, Any] = {}
+        """Read the controls into the state, check it, show errors inline."""
         for name, row in self.rows.items():
-            try:
-                value = row.values()
-            except ParameterError as exc:
-                errors[name] = str(exc)
-                continue
-            if value is not NOT_GIVEN:
-                parameters[name] = value
-        opts, option_errors = self._read_options()
-        errors.update(option_errors)
-        general, plan = "", None
-        try:  # the core checks the options even while a parameter is wrong
-            plan = self._plan(parameters, opts)
-        except MesaNbError as exc:
-            target = error_target(str(exc), [*self.rows, *self.options])
-            if target is None and not errors:
-                general = str(exc)
-            elif target is not None:
-                errors.setdefault(target, str(exc))  # keep the form's own message
-        self._show_errors(errors, parameters, general)
-        if plan is None or errors:
-            return None
-        return SweepRequest(parameters, opts, len(plan.space), plan.iterations)
-
-    def _plan(self, parameters: dict[str, Any], opts: RunOptions) -> Any:
-        """The core's checks (seed 0 stands in for a fresh one: no entropy)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "cannot be reproduced": warned at Run
-            return plan_sweep(
-                self.model_cls,
-                parameters,
-                iterations=opts.iterations,
-                max_steps=opts.max_steps,
-                data_collection_period=opts.data_collection_period,
-                seed=0 if opts.seed is None else opts.seed,
-            )
-
-    def _show_errors(
-        self, errors: dict[str, str], parameters: dict[str, Any], general: str
-    ) -> None:
-        for name, row in self.rows.items():
-            value = parameters.get(name)
-            swept = row.mode.value == SWEEP and isinstance(value, list)
-            hint = f"{plural(len(value), 'value')}: {_preview(value)}" if swept else ""
-            row.show(errors.get(name, ""), hint)
+            row.read_into(self.state.fields[name])
         for name, option in self.options.items():
-            option.error.value = _html(errors.get(name, ""), ERROR_STYLE)
-        self.errors.value = _html(general, ERROR_STYLE)
+            self.state.options[name] = option.widget.value
+        self.validation = validation = self.state.validate()
+        for name, row in self.rows.items():
+            row.show(validation.errors.get(name, ""), validation.hints.get(name, ""))
+        for name, option in self.options.items():
+            option.error.value = _html(validation.errors.get(name, ""), ERROR_STYLE)
+        self.errors.value = _html(validation.general, ERROR_STYLE)
+        return validation.request
 
     def _refresh(self, _change: Any = None) -> None:
-        self.request = self.validate()
-        if self.request is None:
+        request = self.validate()
+        if request is None:
             self.count.value = _html("fix the values marked in red", ERROR_STYLE)
         else:
-            count = run_count_text(self.request.n_points, self.request.iterations)
+            count = run_count_text(request.n_points, request.iterations)
             self.count.value = f"<b>{count}</b>"
         self._idle_buttons()
         self._show_code()
 
     # -- code -----------------------------------------------------------------------
-    def _seed_for_run(self, opts: RunOptions) -> RunOptions:
-        """Fill an empty seed with a fresh one, kept until a Run uses it.
-
-        Not with a store: there an empty seed resumes with the stored seeds.
-        """
-        if opts.seed is not None or opts.store:
-            return opts
-        if self._pending_seed is None:
-            self._pending_seed = secrets.randbelow(FRESH_SEED_BOUND)
-        return RunOptions(**{**opts.__dict__, "seed": self._pending_seed})
-
     def code(self) -> str | None:
         """The ``%%batchrun`` cell of the current form (None while it is invalid).
 
         With an empty Seed box, the seed the next Run will use is drawn now
         and shown, so the cell reproduces that Run.
         """
-        request = self.validate()
-        if request is None:
-            return None
-        opts = self._seed_for_run(request.options)
-        return batchrun_code(self.model_name, request.parameters, opts)
+        return self.state.code(self.model_name, self.validate())
 
     def _show_code(self) -> None:
         if not self.code_button.value:
             return
-        request = self.request
-        if request is None:
-            text = "(fix the values marked in red to see the code)"
-        else:
-            opts = self._seed_for_run(request.options)
-            text = batchrun_code(self.model_name, request.parameters, opts)
+        text = self.state.code(self.model_name, self.request) or (
+            "(fix the values marked in red to see the code)"
+        )
         self.code_view.value = (
             '<pre style="background:#f5f5f5;padding:6px;margin:0;'
             f'white-space:pre-wrap">{html.escape(text)}</pre>'
@@ -578,9 +437,9 @@ class SweepForm:
         request = self.validate()
         if request is None:
             return
-        opts = self._seed_for_run(request.options)
-        drawn = request.options.seed is None
-        self._pending_seed = None
+        opts = self.state.options_for_run(request.options)
+        drawn = request.options.seed is None and opts.seed is not None
+        self.state.pending_seed = None
         self.last_code = batchrun_code(self.model_name, request.parameters, opts)
         self.cancel = threading.Event()
         self.result = None
@@ -635,21 +494,26 @@ class SweepForm:
             self.run_button.disabled = self.request is None
 
     def _sweep(self, parameters: dict[str, Any], opts: RunOptions) -> SweepResult:
-        """Call the core with a progress bar in the form; close the bar after."""
+        """Plan the sweep once and run that plan, with a progress bar in the form."""
+        the_plan = plan(
+            self.model_cls,
+            parameters,
+            iterations=opts.iterations,
+            max_steps=opts.max_steps,
+            data_collection_period=opts.data_collection_period,
+            seed=opts.seed,
+            store=opts.store,
+        )
+        executor = (
+            executor_by_name(opts.client, self.namespace) if opts.client else None
+        )
         bar = self._progress_bar()
         try:
-            result = sweep(
-                self.model_cls,
-                parameters,
-                iterations=opts.iterations,
-                max_steps=opts.max_steps,
-                data_collection_period=opts.data_collection_period,
+            result = run_plan(
+                the_plan,
                 processes=opts.processes,
-                seed=opts.seed,
                 store=opts.store,
-                executor=executor_by_name(opts.client, self.namespace)
-                if opts.client
-                else None,
+                executor=executor,
                 on_progress=bar,
                 cancel=self.cancel,
             )
@@ -664,22 +528,7 @@ class SweepForm:
 
     def _report(self, result: SweepResult, opts: RunOptions, drawn: bool) -> None:
         lines = [f"{opts.output} = {result.summary()}"]
-        if result.metadata["resumed_runs"]:
-            lines.append(
-                f"Resumed from {opts.store}: {result.metadata['resumed_runs']} runs "
-                "were already stored; only the others ran."
-            )
-        if result.interrupted:
-            lines.append(
-                f"Stopped: kept {result.n_ok} finished runs; "
-                f"{result.n_cancelled} runs were cancelled."
-            )
-        if result.n_failed:
-            first = result.failures.iloc[0]
-            lines.append(
-                f"{result.n_failed} runs failed, e.g. RunId {first['RunId']}: "
-                f"{first['error']} -- see {opts.output}.failures for tracebacks."
-            )
+        lines += describe_outcome(result, opts.output)
         if drawn:
             lines.append(
                 f"The seed box was empty, so seed {opts.seed} was drawn: "
@@ -728,18 +577,12 @@ def _lines_png(result: SweepResult, reporter: str, by: str | None) -> bytes:
     return buffer.getvalue()
 
 
-def _preview(values: list[Any], limit: int = 6) -> str:
-    shown = ", ".join(python_code(v) for v in values[:limit])
-    return shown + (", ..." if len(values) > limit else "")
-
-
-def _option_text(value: Any) -> str:
-    return "all" if value is None else str(value)
-
-
 def _first_line(model_cls: type) -> str:
-    doc = inspect.getdoc(model_cls) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
+    """The first line of the model's own docstring (not mesa.Model's)."""
+    doc = model_cls.__dict__.get("__doc__") or ""
+    if model_cls is Model or not doc.strip():
+        return ""
+    return inspect.cleandoc(doc).splitlines()[0]
 
 
 def _user_namespace() -> dict[str, Any]:
@@ -773,4 +616,4 @@ def form(
     )
 
 
-__all__ = ["SweepForm", "SweepRequest", "form"]
+__all__ = ["SweepForm", "control_for", "form"]

@@ -11,7 +11,7 @@ import ast
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import ParameterError
+from ..core.errors import ParameterError
 
 
 class CellError(ParameterError):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-Chunk = dict[str, np.ndarray]
+from .records import Chunk
 
 #: Key columns stored as int32 when their values fit (they nearly always do).
 COMPACT_KEYS = ("RunId", "Step", "AgentID")
@@ -50,30 +50,25 @@ class ChunkBuilder:
     def __init__(self) -> None:
         self.pieces: dict[str, list[Any]] = {}
         self.sizes: list[int] = []
-        self.keys: list[Any] = []
 
     @property
     def rows(self) -> int:
         """Rows added so far."""
         return sum(self.sizes)
 
-    def add(
-        self, columns: Mapping[str, Sequence[Any]], rows: int, key: Any = None
-    ) -> None:
-        """Append ``rows`` rows given as ``{column: values}`` (``key``: whose)."""
+    def add(self, columns: Mapping[str, Sequence[Any]], rows: int) -> None:
+        """Append ``rows`` rows given as ``{column: values}``."""
         for name in columns:
             if name not in self.pieces:
                 self.pieces[name] = [[None] * n for n in self.sizes]
         for name, pieces in self.pieces.items():
             pieces.append(columns[name] if name in columns else [None] * rows)
         self.sizes.append(rows)
-        self.keys.append(key)
 
     def drop_last(self) -> None:
         """Forget the last :meth:`add`."""
         if self.sizes:
             self.sizes.pop()
-            self.keys.pop()
             for pieces in self.pieces.values():
                 pieces.pop()
 

@@ -1,0 +1,211 @@
+"""``sweep``: plan a sweep once, run the plan on a backend, return its tables.
+
+This is where the core meets the backends and the store:
+:func:`plan` validates (and, with a store, takes its seeds), :func:`run_plan`
+executes a plan, :func:`sweep` is the two in one call. The magic and the form
+plan once, show or check the plan, and hand that same plan to
+:func:`run_plan`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+from typing import Any
+
+from ..backends import resolve_backend
+from ..core import mesa_adapter
+from ..core.dispatch import run_inline, run_pool
+from ..core.errors import ModelClassError, StoreError
+from ..core.gather import Gatherer
+from ..core.meta import versions
+from ..core.plan import SweepPlan, plan_sweep, resolve_processes
+from ..core.records import ProgressCallback, Status
+from ..core.result import SweepResult
+from ..core.worker import build_model
+from ..store import RunStore
+from ..store.manifest import plan_from_manifest
+
+__all__ = ["load_store", "plan", "run_plan", "sweep"]
+
+
+def plan(
+    model_cls: type,
+    parameters: Any,
+    *,
+    iterations: int | None = None,
+    max_steps: int = 1000,
+    data_collection_period: int = -1,
+    seed: int | None = None,
+    rng: Any = None,
+    store: str | os.PathLike | None = None,
+) -> SweepPlan:
+    """Validate a sweep and lay out its runs; nothing runs.
+
+    Without ``seed`` and ``rng``, a store that already holds this sweep gives
+    its master seed, so running the plan resumes that sweep.
+    """
+    resume_seed = None
+    if store is not None and seed is None and rng is None:
+        run_store = RunStore(store)
+        if run_store.exists():
+            resume_seed = run_store.stored_master_seed()
+    return plan_sweep(
+        model_cls,
+        parameters,
+        iterations=iterations,
+        max_steps=max_steps,
+        data_collection_period=data_collection_period,
+        seed=seed,
+        rng=rng,
+        resume_seed=resume_seed,
+    )
+
+
+def _probe_collector(plan: SweepPlan) -> None:
+    """Build the first run's model once, to refuse a model without a collector.
+
+    Other errors are left for the runs to record.
+    """
+    try:
+        model, _ = build_model(plan.runs[0], plan.settings)
+    except ModelClassError:
+        raise
+    except Exception:
+        return
+    mesa_adapter.release_model(model)
+
+
+def store_metadata(plan: SweepPlan) -> dict[str, Any]:
+    """What a store's manifest records besides the definition."""
+    return {
+        **plan.describe(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "versions": versions(),
+    }
+
+
+def run_plan(
+    plan: SweepPlan,
+    *,
+    processes: int | None = 1,
+    executor: Any = None,
+    on_progress: ProgressCallback | None = None,
+    store: str | os.PathLike | None = None,
+    cancel: threading.Event | None = None,
+) -> SweepResult:
+    """Run a plan from :func:`plan` (arguments as in :func:`sweep`)."""
+    workers = resolve_processes(processes)
+    run_store = None
+    if store is not None:
+        run_store = RunStore(store)
+        run_store.open(plan, store_metadata(plan))
+    _probe_collector(plan)
+    backend = resolve_backend(workers, executor)
+    started, start_wall = time.perf_counter(), dt.datetime.now(dt.UTC)
+    gatherer = Gatherer(plan, on_progress, run_store)
+    runs = gatherer.pending()
+    if not runs:
+        interrupted = False
+    elif backend.inline:
+        interrupted = run_inline(plan, runs, gatherer, cancel)
+    else:
+        interrupted = run_pool(plan, runs, backend, gatherer, cancel)
+    return gatherer.build(
+        executor=backend.name,
+        workers=backend.workers,
+        started=started,
+        start_wall=start_wall,
+        interrupted=interrupted,
+    )
+
+
+def sweep(
+    model_cls: type,
+    parameters: Any,
+    *,
+    iterations: int | None = None,
+    max_steps: int = 1000,
+    data_collection_period: int = -1,
+    processes: int | None = 1,
+    seed: int | None = None,
+    rng: Any = None,
+    executor: Any = None,
+    on_progress: ProgressCallback | None = None,
+    store: str | os.PathLike | None = None,
+    cancel: threading.Event | None = None,
+) -> SweepResult:
+    """Run a parameter sweep and return its tidy tables.
+
+    Args:
+        model_cls: a ``mesa.Model`` subclass (may be defined in a notebook).
+        parameters: ``{name: value or values}`` (values are swept, full
+            factorial), a list of ``{name: value}`` points, or a DataFrame of
+            points. Callables ``lambda rng: ...`` are drawn once per run.
+        iterations: replicates of every point (default 1).
+        max_steps: a run stops after this many steps, or when
+            ``model.running`` becomes False.
+        data_collection_period: -1 keeps the last record of each run; ``n``
+            keeps records whose Step is a multiple of ``n``, and the last.
+        processes: worker processes (1 runs in this process; None = all cores).
+        seed: master seed; one independent seed is derived per run. Without
+            ``seed`` and ``rng`` a fresh master seed is drawn and recorded.
+        rng: one seed per iteration, as ``mesa.batch_run(rng=[...])``.
+        executor: a ``concurrent.futures.Executor``, a Dask ``Client``, a
+            scheduler address or ``"dask"`` to run on instead.
+        on_progress: called with a :class:`~mesa_nb.Progress` at the start and
+            as each run finishes.
+        store: a directory where finished runs are written (Parquet) as they
+            finish. Given the same store and definition again, the sweep
+            resumes: stored runs are loaded, only the others run.
+        cancel: a ``threading.Event``; setting it (from another thread, e.g. a
+            Stop button) stops the sweep as an interrupt does: pending runs
+            are cancelled, running ones stopped, finished ones kept.
+
+    Returns:
+        A :class:`~mesa_nb.SweepResult`. An interrupted sweep returns the
+        finished runs, flagged ``interrupted``.
+    """
+    the_plan = plan(
+        model_cls,
+        parameters,
+        iterations=iterations,
+        max_steps=max_steps,
+        data_collection_period=data_collection_period,
+        seed=seed,
+        rng=rng,
+        store=store,
+    )
+    return run_plan(
+        the_plan,
+        processes=processes,
+        executor=executor,
+        on_progress=on_progress,
+        store=store,
+        cancel=cancel,
+    )
+
+
+def load_store(path: str | os.PathLike, model_cls: type | None = None) -> SweepResult:
+    """Load a results store into a :class:`SweepResult` without running anything.
+
+    Runs not stored yet have status ``pending``. Give ``model_cls`` to be able
+    to :meth:`~SweepResult.rebuild_model`.
+    """
+    run_store = RunStore(path)
+    if not run_store.exists():
+        raise StoreError(f"{path} has no manifest.json: it is not a results store.")
+    stored_plan = plan_from_manifest(run_store.manifest(), model_cls)
+    gatherer = Gatherer(stored_plan, None, run_store)
+    result = gatherer.build(
+        executor="store",
+        workers=0,
+        started=time.perf_counter(),
+        start_wall=dt.datetime.now(dt.UTC),
+        interrupted=False,
+        missing_status=Status.PENDING,
+    )
+    result.metadata["wall_time"] = float(result.runs["wall_time"].sum())
+    return result

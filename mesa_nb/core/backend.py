@@ -1,0 +1,49 @@
+"""The small interface the dispatcher drives, and the in-process reference.
+
+Backends hand out ``concurrent.futures.Future`` objects; implementations
+(local processes, any Executor, Dask) live in :mod:`mesa_nb.backends`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections.abc import Callable
+from typing import Any
+
+
+class Backend:
+    """Where the tasks of a sweep execute.
+
+    Attributes:
+        name: shown in metadata.
+        workers: how many runs can execute at once.
+        inline: True if runs execute in the calling process (no futures).
+        stop_token: shipped with every task; runs stop between steps when it
+            is set (None: the dispatcher's own interrupt is enough).
+    """
+
+    name = "backend"
+    workers = 1
+    inline = False
+    stop_token: Any = None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future:
+        """Start ``fn(*args)`` somewhere; return its future."""
+        raise NotImplementedError(f"{type(self).__name__} runs no tasks")
+
+    def reset(self) -> None:
+        """Make the backend usable again after a worker died."""
+
+    def abort(self) -> None:
+        """Stop every running task now (called on interrupt)."""
+
+    def crashed(self, exc: BaseException) -> bool:
+        """Whether ``exc`` from a future means its worker died."""
+        return isinstance(exc, cf.BrokenExecutor)
+
+
+class InProcessBackend(Backend):
+    """Runs execute one after another in the calling process (the reference)."""
+
+    name = "in-process"
+    inline = True

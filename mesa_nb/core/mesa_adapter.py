@@ -1,0 +1,78 @@
+"""Everything mesa_nb needs to know about the installed Mesa version.
+
+``import mesa`` 3.3.x calls ``multiprocessing.set_start_method("spawn",
+force=True)``; we import it here, once, and put the user's start method back.
+Every read of Mesa's private state lives here, checked against the layout of
+the Mesa versions we know, with the public API as the fallback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+from typing import Any
+
+
+def _import_mesa_keeping_start_method() -> Any:
+    before = multiprocessing.get_start_method(allow_none=True)
+    import mesa
+
+    if multiprocessing.get_start_method(allow_none=True) != before:
+        multiprocessing.set_start_method(before, force=True)
+    return mesa
+
+
+mesa = _import_mesa_keeping_start_method()
+MESA_VERSION: str = mesa.__version__
+Model = mesa.Model
+Agent = mesa.Agent
+
+
+def release_model(model: Any) -> None:
+    """Free a finished model's agents and records now, not at some later GC.
+
+    Mesa 3.3 keeps a class-level ``Agent._ids`` dict keyed by model, which keeps
+    every model (and its collector) of a sweep alive until the process exits.
+    And every model is part of a reference cycle (Mesa binds ``model.step`` to
+    the instance), so CPython would free it only at a full garbage collection:
+    clearing the instance's attributes lets its agents and collector go at once.
+    """
+    ids = getattr(Agent, "_ids", None)
+    if isinstance(ids, dict):
+        ids.pop(model, None)
+    with contextlib.suppress(TypeError):  # a model with __slots__ keeps its own
+        vars(model).clear()
+
+
+#: Read agent records straight from the collector when their layout is known;
+#: ``tests/test_collect.py`` checks this path against the public API.
+READ_AGENT_RECORDS = True
+#: The Mesa lines whose ``DataCollector._agent_records`` layout was checked.
+KNOWN_AGENT_RECORD_LAYOUT = ("3.",)
+
+
+def agent_record_steps(collector: Any) -> dict[int, Any] | None:
+    """The collector's own per-step agent store as ``{step: key}``, if usable.
+
+    ``get_agent_vars_dataframe()`` turns every record of the run into a
+    MultiIndexed DataFrame; with end-only collection most of that is thrown
+    away, and for a small run it costs more than the run itself (4x for 10
+    agents x 5 steps). Mesa 3.3 and 3.5 both keep ``_agent_records`` as
+    ``{step or time: [(step, agent_id, *values), ...]}``; another version or
+    layout gives None, and the caller uses the public API.
+    """
+    if not READ_AGENT_RECORDS or not MESA_VERSION.startswith(KNOWN_AGENT_RECORD_LAYOUT):
+        return None
+    records = getattr(collector, "_agent_records", None)
+    if not isinstance(records, dict):
+        return None
+    width = 2 + len(collector.agent_reporters)
+    for rows in records.values():
+        if rows and (not isinstance(rows[0], tuple) or len(rows[0]) != width):
+            return None
+    return {int(k): k for k in records}
+
+
+def agent_record_store(collector: Any) -> dict[Any, list[tuple]]:
+    """The store :func:`agent_record_steps` indexes (only when it returned one)."""
+    return collector._agent_records
