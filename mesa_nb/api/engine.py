@@ -41,6 +41,8 @@ def plan(
     seed: int | None = None,
     rng: Any = None,
     store: str | os.PathLike | None = None,
+    scenario: Any = None,
+    until: float | None = None,
 ) -> SweepPlan:
     """Validate a sweep and lay out its runs; nothing runs.
 
@@ -61,6 +63,8 @@ def plan(
         seed=seed,
         rng=rng,
         resume_seed=resume_seed,
+        scenario=scenario,
+        until=until,
     )
 
 
@@ -136,6 +140,8 @@ def sweep(
     on_progress: ProgressCallback | None = None,
     store: str | os.PathLike | None = None,
     cancel: threading.Event | None = None,
+    scenario: Any = None,
+    until: float | None = None,
 ) -> SweepResult:
     """Run a parameter sweep and return its tidy tables.
 
@@ -163,6 +169,14 @@ def sweep(
         cancel: a ``threading.Event``; setting it (from another thread, e.g. a
             Stop button) stops the sweep as an interrupt does: pending runs
             are cancelled, running ones stopped, finished ones kept.
+        scenario: for a model that takes ``scenario=`` (Mesa 3.5), its
+            Scenario class, where mesa_nb cannot find it (from the annotation
+            of ``scenario`` or the scenario a default-built model has).
+            Parameters may then name the scenario's fields; every run builds
+            its own scenario, seeded with the run's seed.
+        until: end each run at this model time (``model.run_until``, run one
+            unit of time at a time so stop and progress still work); tables
+            then carry ``Time`` next to ``Step``. ``max_steps`` is not used.
 
     Returns:
         A :class:`~mesa_nb.SweepResult`. An interrupted sweep returns the
@@ -177,6 +191,8 @@ def sweep(
         seed=seed,
         rng=rng,
         store=store,
+        scenario=scenario,
+        until=until,
     )
     return run_plan(
         the_plan,

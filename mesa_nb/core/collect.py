@@ -10,49 +10,97 @@ while the run is driven (see :func:`drive`), since Mesa 3.3 does not store it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .columns import ChunkBuilder
 from . import mesa_adapter
+from .columns import ChunkBuilder
 from .records import AGENTS, AGENTTYPES, MODEL
 
 COLLECTOR_HINT = (
     "Create one in __init__, e.g. self.datacollector = mesa.DataCollector("
     "model_reporters={...}, agent_reporters={...}), and call "
-    "self.datacollector.collect(self) in step()."
+    "self.datacollector.collect(self) in step() (or, on Mesa 3.5, keep a "
+    "DataRecorder in an attribute: self.recorder = DataRecorder(self))."
 )
 
 
 def model_record_count(collector: Any) -> int:
     """How many times the collector has recorded its model reporters."""
+    if collector is None:
+        return 0
     for values in collector.model_vars.values():
         return len(values)
     return 0
 
 
-def drive(model: Any, max_steps: int, stop: Any = None) -> list[int]:
-    """Step ``model`` until it stops or has run ``max_steps`` steps.
+@dataclass
+class Driven:
+    """When a run's model records were taken: its Step and model time each.
 
-    Returns the Step (``model.steps``) at which each model record was taken.
-    ``stop`` (a ``threading.Event``) set from another thread ends the run with
-    ``KeyboardInterrupt`` between two steps.
+    ``times`` is None for a model without event time (Mesa 3.3).
     """
-    collector = model.datacollector
+
+    steps: list[int]
+    times: list[float] | None
+    final_step: int
+    final_time: float | None
+
+
+def _time(model: Any) -> float | None:
+    value = getattr(model, "time", None)
+    return float(value) if isinstance(value, int | float | np.number) else None
+
+
+def _advance(model: Any, until: float | None) -> Any:
+    """One slice of a run: a step, or (with ``until``) one unit of model time."""
+    if until is not None:
+        return lambda: model.run_until(min(until, math.floor(model.time) + 1))
+    simulator = mesa_adapter.simulator_of(model)
+    if simulator is not None and not mesa_adapter.HAS_MODEL_TIME:
+        return lambda: simulator.run_for(1)  # Mesa 3.3: events live there
+    return model.step
+
+
+def drive(
+    model: Any, max_steps: int, stop: Any = None, until: float | None = None
+) -> Driven:
+    """Run ``model`` until it stops, has run ``max_steps`` steps or reached ``until``.
+
+    Without ``until`` the model is stepped (through its simulator on Mesa 3.3
+    when it keeps one); with ``until`` it runs with ``model.run_until`` one
+    unit of model time at a time. Between two slices ``model.running`` is
+    checked, and ``stop`` (a ``threading.Event``) set from another thread
+    ends the run with ``KeyboardInterrupt``. Returns when each model record
+    was taken.
+    """
+    collector = getattr(model, "datacollector", None)
     seen = model_record_count(collector)
-    record_steps = [int(model.steps)] * seen
-    while model.running and model.steps < max_steps:
+    steps = [int(model.steps)] * seen
+    times = [_time(model)] * seen
+    advance = _advance(model, until)
+
+    def more() -> bool:
+        if until is not None:
+            return model.time < until
+        return model.steps < max_steps
+
+    while model.running and more():
         if stop is not None and stop.is_set():
             raise KeyboardInterrupt("sweep stopped")
-        model.step()
+        advance()
         count = model_record_count(collector)
         if count != seen:
-            record_steps.extend([int(model.steps)] * (count - seen))
+            steps.extend([int(model.steps)] * (count - seen))
+            times.extend([_time(model)] * (count - seen))
             seen = count
-    return record_steps
+    final_time = _time(model)
+    has_time = final_time is not None
+    return Driven(steps, times if has_time else None, int(model.steps), final_time)
 
 
 def kept_steps(collected: list[int], period: int) -> set[int]:
@@ -105,41 +153,95 @@ def _keep_rows(columns: dict[str, np.ndarray], keep: set[int]) -> dict[str, np.n
 
 
 def _model_columns(
-    collector: Any, record_steps: list[int], keep: set[int]
+    collector: Any, driven: Driven, keep: set[int], with_time: bool
 ) -> dict[str, list[Any]]:
     """One row per kept Step: the last model record taken at that Step."""
-    last_index = {step: i for i, step in enumerate(record_steps)}
+    last_index = {step: i for i, step in enumerate(driven.steps)}
     steps = sorted(s for s in keep if s in last_index) if last_index else sorted(keep)
     columns: dict[str, list[Any]] = {"Step": steps}
-    for name, values in collector.model_vars.items():
-        columns[str(name)] = [values[last_index[s]] for s in steps]
+    if with_time:
+        times = driven.times or []
+        columns["Time"] = [
+            times[last_index[s]] if s in last_index else driven.final_time
+            for s in steps
+        ]
+    if collector is not None:
+        for name, values in collector.model_vars.items():
+            columns[str(name)] = [values[last_index[s]] for s in steps]
     return columns
 
 
-def read_collector(model: Any, record_steps: list[int], period: int) -> RunData:
-    """The run's kept records as columns: model, agents, agent types, tables."""
-    collector = model.datacollector
+def _kept_times(times: np.ndarray, period: int) -> np.ndarray:
+    """Rows of a recorder dataset kept by ``data_collection_period``."""
+    if not len(times):
+        return np.zeros(0, dtype=bool)
+    last = times == times.max()
+    if period == -1:
+        return last
+    return last | (np.mod(times, period) == 0)
+
+
+def read_datasets(model: Any, period: int) -> dict[str, dict[str, np.ndarray]]:
+    """The datasets of the model's DataRecorders as columns, ``period`` applied.
+
+    Each recorder is finalised first (its snapshot of the end of the run, as
+    Mesa asks of whoever ends a run); its own intervals are kept as recorded.
+    A dataset name used by two recorders is prefixed with the attribute name.
+    """
+    found: list[tuple[str, str, pd.DataFrame]] = []
+    for attribute, recorder in mesa_adapter.data_recorders(model).items():
+        recorder.finalise()
+        for name, frame in recorder.get_all_dataframes().items():
+            found.append((attribute, name, frame))
+    names = [name for _, name, _ in found]
+    datasets = {}
+    for attribute, name, frame in found:
+        key = name if names.count(name) == 1 else f"{attribute}.{name}"
+        if "time" not in frame.columns:  # nothing recorded yet
+            continue
+        kept = frame[_kept_times(frame["time"].to_numpy(), period)]
+        datasets[key] = {str(c): kept[c].to_numpy() for c in kept.columns}
+    return datasets
+
+
+def read_collector(
+    model: Any, driven: Driven, period: int, until: float | None = None
+) -> RunData:
+    """The run's kept records as columns: model, agents, agent types, tables,
+    and the datasets of its DataRecorders.
+
+    A model with recorders but no DataCollector gets one ``model`` row per
+    run, at its last Step.
+    """
+    collector = getattr(model, "datacollector", None)
     agent_tables = []
     recorded = None
-    if collector.agent_reporters:
-        recorded = mesa_adapter.agent_record_steps(collector)
-        if recorded is None:
-            agent_tables.append(_agent_columns(collector.get_agent_vars_dataframe()))
     typed = []
-    for agent_type in getattr(collector, "agenttype_reporters", {}) or {}:
-        name = getattr(agent_type, "__name__", str(agent_type))
-        frame = collector.get_agenttype_vars_dataframe(agent_type)
-        typed.append(_agent_columns(frame, name))
+    if collector is not None:
+        if collector.agent_reporters:
+            recorded = mesa_adapter.agent_record_steps(collector)
+            if recorded is None:
+                frame = collector.get_agent_vars_dataframe()
+                agent_tables.append(_agent_columns(frame))
+        for agent_type in getattr(collector, "agenttype_reporters", {}) or {}:
+            name = getattr(agent_type, "__name__", str(agent_type))
+            frame = collector.get_agenttype_vars_dataframe(agent_type)
+            typed.append(_agent_columns(frame, name))
 
     agent_steps: set[int] = set()
     for columns in [*agent_tables, *typed]:
         agent_steps.update(np.unique(columns["Step"]).tolist())
     if recorded is not None:
         agent_steps.update(recorded)
-    keep = kept_steps(record_steps + sorted(agent_steps), period)
+    collected = driven.steps + sorted(agent_steps)
+    keep = kept_steps(collected or [driven.final_step], period)
 
+    with_time = until is not None or (
+        driven.times is not None
+        and any(t != s for s, t in zip(driven.steps, driven.times, strict=True))
+    )
     data = RunData()
-    data.model = _model_columns(collector, record_steps, keep)
+    data.model = _model_columns(collector, driven, keep, with_time)
     if recorded is not None:
         data.agents = _recorded_agent_columns(collector, recorded, keep)
     elif agent_tables:
@@ -149,9 +251,11 @@ def read_collector(model: Any, record_steps: list[int], period: int) -> RunData:
         for columns in typed:
             joined.add(columns, len(columns["Step"]))
         data.agenttypes = _keep_rows(joined.finish(), keep)
-    for name in getattr(collector, "tables", {}) or {}:
-        frame = collector.get_table_dataframe(name)
-        data.tables[name] = {str(c): frame[c].to_numpy() for c in frame.columns}
+    if collector is not None:
+        for name in getattr(collector, "tables", {}) or {}:
+            frame = collector.get_table_dataframe(name)
+            data.tables[name] = {str(c): frame[c].to_numpy() for c in frame.columns}
+    data.datasets = read_datasets(model, period)
     return data
 
 
@@ -163,6 +267,7 @@ class RunData:
     agents: dict[str, Any] | None = None
     agenttypes: dict[str, Any] | None = None
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def frames(self) -> dict[str, dict[str, Any]]:
         """The data tables this run has, by name (user tables apart)."""

@@ -14,6 +14,7 @@ import pandas as pd
 
 from .columns import chunks_to_frame
 from .meta import versions
+from .parameters import PerRun
 from .plan import SweepPlan
 from .records import (
     DATA_TABLES,
@@ -35,8 +36,9 @@ class RunSink(Protocol):
 
     path: Any
 
-    def read(self) -> tuple[list[RunRecord], dict[str, list[Chunk]], dict]:
-        """Runs stored earlier: records, data chunks per table, user tables."""
+    def read(self) -> tuple[list[RunRecord], dict[str, list[Chunk]], dict, dict]:
+        """Runs stored earlier: records, and data chunks per table, user
+        table and recorder dataset."""
         ...
 
     def write(self, outcome: BatchOutcome) -> None:
@@ -63,6 +65,7 @@ class Gatherer:
         self.records: dict[int, RunRecord] = {}
         self.frames: dict[str, list[Chunk]] = {table: [] for table in DATA_TABLES}
         self.tables: dict[str, list[Chunk]] = {}
+        self.datasets: dict[str, list[Chunk]] = {}
         self.failed = 0
         self.resumed = 0
         if store is not None:
@@ -71,7 +74,7 @@ class Gatherer:
             on_progress(Progress(len(plan.runs), len(self.records), self.failed))
 
     def _preload(self, store: RunSink) -> None:
-        records, frames, tables = store.read()
+        records, frames, tables, datasets = store.read()
         for record in records:
             self.records[record.run_id] = record
             self.failed += record.status != Status.OK
@@ -79,6 +82,8 @@ class Gatherer:
             self.frames[key].extend(chunks)
         for name, chunks in tables.items():
             self.tables.setdefault(name, []).extend(chunks)
+        for name, chunks in datasets.items():
+            self.datasets.setdefault(name, []).extend(chunks)
         self.resumed = len(records)
 
     def pending(self) -> list[RunSpec]:
@@ -101,6 +106,8 @@ class Gatherer:
             self.frames[table].append(chunk)
         for name, chunk in outcome.tables.items():
             self.tables.setdefault(name, []).append(chunk)
+        for name, chunk in outcome.datasets.items():
+            self.datasets.setdefault(name, []).append(chunk)
 
     def add_batch(self, outcome: BatchOutcome) -> None:
         self.add_frames(outcome)
@@ -124,12 +131,15 @@ class Gatherer:
                 spec.run_id, missing_status
             )
             params = run_parameters(spec.params, record.drawn)
+            shown = {
+                n: repr(v) if isinstance(v, PerRun) else v for n, v in params.items()
+            }
             rows.append(
                 {
                     "RunId": spec.run_id,
                     "iteration": spec.iteration,
                     "seed": spec.seed,
-                    **params,
+                    **shown,
                     "status": str(record.status),
                     "steps": record.steps,
                     "wall_time": record.wall_time,
@@ -170,6 +180,9 @@ class Gatherer:
             self.frames["agenttypes"], TABLE_KEYS["agenttypes"]
         )
         tables = {n: chunks_to_frame(f, ["RunId"]) for n, f in self.tables.items()}
+        datasets = {
+            n: chunks_to_frame(f, ["RunId", "time"]) for n, f in self.datasets.items()
+        }
         metadata = {
             **plan.describe(),
             "executor": executor,
@@ -192,6 +205,8 @@ class Gatherer:
             metadata,
             parameter_names=plan.space.names,
             model_reporters=tuple(reporters),
+            datasets=datasets,
+            settings=plan.settings,
             model_cls=cls if isinstance(cls, type) else None,
             run_kwargs=kwargs,
         )

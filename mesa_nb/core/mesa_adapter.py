@@ -9,6 +9,7 @@ the Mesa versions we know, with the public API as the fallback.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 from typing import Any
 
@@ -76,3 +77,86 @@ def agent_record_steps(collector: Any) -> dict[int, Any] | None:
 def agent_record_store(collector: Any) -> dict[Any, list[tuple]]:
     """The store :func:`agent_record_steps` indexes (only when it returned one)."""
     return collector._agent_records
+
+
+def _optional(module: str, name: str) -> Any:
+    """``module.name`` if this Mesa has it (experimental parts move between lines)."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+#: Mesa 3.5's parameter bundle, its data recorders and (3.3/3.4) simulators;
+#: None where the installed Mesa has no such thing.
+Scenario: Any = _optional("mesa.experimental.scenarios", "Scenario")
+BaseDataRecorder: Any = _optional(
+    "mesa.experimental.data_collection", "BaseDataRecorder"
+)
+Simulator: Any = _optional("mesa.experimental.devs.simulator", "Simulator")
+#: Whether models have event time (``model.time``, ``run_until``): Mesa 3.5+.
+HAS_MODEL_TIME = hasattr(Model, "run_until")
+
+
+def is_scenario_class(obj: Any) -> bool:
+    """True for a ``Scenario`` subclass (never on a Mesa without scenarios)."""
+    return Scenario is not None and isinstance(obj, type) and issubclass(obj, Scenario)
+
+
+def is_scenario(obj: Any) -> bool:
+    """True for a ``Scenario`` instance."""
+    return Scenario is not None and isinstance(obj, Scenario)
+
+
+def scenario_defaults(scenario_cls: type) -> dict[str, Any]:
+    """The fields a Scenario class declares, with their defaults (not ``rng``).
+
+    Mesa caches them as ``_scenario_defaults`` (annotated class attributes with
+    a value, not starting with ``_``); the same rule is applied to the class's
+    annotations where that cache is missing.
+    """
+    cached = getattr(scenario_cls, "_scenario_defaults", None)
+    if not isinstance(cached, dict):
+        cached = {}
+        for base in reversed(scenario_cls.__mro__):
+            for key in getattr(base, "__annotations__", {}):
+                if hasattr(base, key) and not key.startswith("_"):
+                    cached[key] = getattr(base, key)
+    return {k: v for k, v in cached.items() if k != "rng"}
+
+
+def scenario_values(scenario: Any) -> dict[str, Any]:
+    """The field values of a Scenario instance (its public ``dict(scenario)``)."""
+    return {k: v for k, v in dict(scenario).items() if k != "rng"}
+
+
+def data_recorders(model: Any) -> dict[str, Any]:
+    """The model's DataRecorders by attribute name (public attributes only).
+
+    A recorder the model does not keep in an attribute is garbage-collected by
+    Mesa and records nothing, so the attributes are where they all are.
+    """
+    if BaseDataRecorder is None:
+        return {}
+    return {
+        name: value
+        for name, value in vars(model).items()
+        if isinstance(value, BaseDataRecorder)
+    }
+
+
+def simulator_of(model: Any) -> Any:
+    """The discrete-event simulator a model keeps in an attribute, if any."""
+    if Simulator is None:
+        return None
+    for value in vars(model).values():
+        if isinstance(value, Simulator):
+            return value
+    return None
+
+
+def is_simulator_class(obj: Any) -> bool:
+    """True for a simulator class (e.g. ``ABMSimulator``): built once per run."""
+    return (
+        Simulator is not None and isinstance(obj, type) and issubclass(obj, Simulator)
+    )

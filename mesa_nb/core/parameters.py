@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import mesa_adapter
 from .errors import ParameterError
 
 
@@ -30,6 +31,25 @@ class Fixed:
     """Hold ``value`` constant, even if it is a list or a callable."""
 
     value: Any
+
+
+@dataclass(frozen=True)
+class PerRun:
+    """A value each run builds for itself (a simulator class, for one).
+
+    Such values hold per-model state and cannot be shared or shipped back, so
+    the run builds one and the tables record ``label``.
+    """
+
+    factory: Any
+    label: str
+
+    def build(self) -> Any:
+        """A new value for one run."""
+        return self.factory()
+
+    def __repr__(self) -> str:
+        return self.label
 
 
 @dataclass(frozen=True)
@@ -110,6 +130,8 @@ def _sweep_values(name: str, spec: Any) -> list[Any] | None:
 def _constant(spec: Any) -> Any:
     if isinstance(spec, Fixed):
         return spec.value
+    if mesa_adapter.is_simulator_class(spec):
+        return PerRun(spec, spec.__name__)
     sampler = as_sampler(spec)
     return sampler if sampler is not None else spec
 
@@ -137,7 +159,8 @@ def _from_mapping(parameters: Mapping[str, Any]) -> ParameterSpace:
     return _space(names, points, tuple(swept))
 
 
-def _from_points(points: Sequence[Mapping[str, Any]], source: str) -> ParameterSpace:
+def points_space(points: Sequence[Mapping[str, Any]], source: str) -> ParameterSpace:
+    """The space of a list of points (``source`` names it in errors)."""
     if not points:
         raise ParameterError(f"The {source} is empty: give at least one point.")
     names = tuple(points[0])
@@ -171,13 +194,13 @@ def expand_parameters(parameters: Any) -> ParameterSpace:
             {str(k): v for k, v in row.items()}
             for row in parameters.astype(object).to_dict("records")
         ]
-        return _from_points(records, "DataFrame of points")
+        return points_space(records, "DataFrame of points")
     if isinstance(parameters, Mapping):
         return _from_mapping(parameters)
     if isinstance(parameters, Iterator):
         parameters = list(parameters)
     if isinstance(parameters, Sequence) and not isinstance(parameters, str | bytes):
-        return _from_points(list(parameters), "list of points")
+        return points_space(list(parameters), "list of points")
     raise ParameterError(
         f"parameters must be a dict of name -> value(s), a list of dicts or a "
         f"pandas DataFrame, not {type(parameters).__name__}."

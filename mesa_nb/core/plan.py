@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
+import typing
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,8 +16,9 @@ import numpy as np
 
 from . import mesa_adapter
 from .errors import ModelClassError, ParameterError, SweepOptionError
-from .parameters import ParameterSpace, expand_parameters
+from .parameters import ParameterSpace, PerRun, expand_parameters, points_space
 from .records import RunSpec, run_parameters
+from .scenarios import ScenarioSpec, scenario_spec, unpack_scenarios
 from .seeding import derive_seed, fresh_master_seed
 
 SEED_NAMES = ("rng", "seed")
@@ -24,12 +26,19 @@ SEED_NAMES = ("rng", "seed")
 
 @dataclass(frozen=True)
 class RunSettings:
-    """What every run of a sweep shares; shipped to workers with each task."""
+    """What every run of a sweep shares; shipped to workers with each task.
+
+    ``scenario``: the scenario each run builds (its ``scenario_fields`` are
+    taken out of the keyword arguments); ``until``: the model time runs end at.
+    """
 
     model_cls: type
     max_steps: int
     data_collection_period: int
     seed_kwarg: str | None
+    scenario: ScenarioSpec | None = None
+    scenario_fields: tuple[str, ...] = ()
+    until: float | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,8 @@ class SweepPlan:
             "seed_source": self.seed_source,
             "master_seed": self.master_seed,
             "seed_kwarg": self.settings.seed_kwarg,
+            "scenario": self.settings.scenario.name if self.settings.scenario else None,
+            "until": self.settings.until,
         }
 
 
@@ -147,28 +158,35 @@ def check_model_class(model_cls: Any) -> None:
         )
 
 
-def check_parameter_names(model_cls: type, space: ParameterSpace) -> None:
-    """Unknown and missing parameter names, with the closest known name."""
-    signature = _model_signature(model_cls)
-    params = signature.parameters
+def check_parameter_names(
+    model_cls: type, space: ParameterSpace, scenario: ScenarioSpec | None = None
+) -> tuple[str, ...]:
+    """Refuse unknown and missing names; return the names that are scenario fields.
+
+    A name is a keyword argument of ``__init__`` if it has one of that name,
+    else a field of the model's Scenario class (``scenario``), else unknown.
+    """
+    params = _model_signature(model_cls).parameters
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    known = [n for n, p in params.items() if p.kind is not p.VAR_POSITIONAL]
-    if not accepts_any:
-        for name in space.names:
-            if name not in params:
-                close = difflib.get_close_matches(name, known, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ParameterError(
-                    f"{model_cls.__name__} has no parameter {name!r}.{hint} "
-                    f"It accepts: {', '.join(known) or '(no parameters)'}.",
-                    field=name,
-                )
+    keywords = [
+        n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    fields = scenario.defaults if scenario is not None else {}
+    scenario_fields = []
+    for name in space.names:
+        if name in params or (scenario is not None and name in SEED_NAMES):
+            continue
+        if name in fields:
+            scenario_fields.append(name)
+        elif not accepts_any:
+            raise _unknown_name(model_cls, name, keywords, scenario)
     missing = [
         n
         for n, p in params.items()
         if p.default is p.empty
         and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         and n not in space.names
+        and not (n == "scenario" and scenario is not None)
     ]
     if missing:
         raise ParameterError(
@@ -176,11 +194,39 @@ def check_parameter_names(model_cls: type, space: ParameterSpace) -> None:
             "sweep does not give it: add it to the parameters.",
             field=missing[0],
         )
+    return tuple(scenario_fields)
 
 
-def seed_keyword(model_cls: type, space: ParameterSpace) -> str | None:
-    """The keyword that takes the run's seed: ``rng``, ``seed``, or None."""
+def _unknown_name(
+    model_cls: type, name: str, keywords: list[str], scenario: ScenarioSpec | None
+) -> ParameterError:
+    shown = [k for k in keywords if not (scenario is not None and k == "scenario")]
+    known = shown + list(scenario.defaults if scenario is not None else ())
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    if scenario is None:
+        accepted = f"It accepts: {', '.join(shown) or '(no parameters)'}."
+    else:
+        accepted = (
+            f"Keyword parameters: {', '.join(shown) or '(none)'}; fields of its "
+            f"scenario {scenario.cls.__name__}: {scenario.listing() or '(none)'}."
+        )
+    return ParameterError(
+        f"{model_cls.__name__} has no parameter {name!r}.{hint} {accepted}",
+        field=name,
+    )
+
+
+def seed_keyword(
+    model_cls: type, space: ParameterSpace, scenario: ScenarioSpec | None = None
+) -> str | None:
+    """The keyword that takes the run's seed: ``rng``, ``seed``, or None.
+
+    None also when the seed goes into the run's scenario instead.
+    """
     params = _model_signature(model_cls).parameters
+    if scenario is not None:
+        return None
     for name in SEED_NAMES:
         if name in space.names:
             return None  # the user seeds the runs through a parameter
@@ -190,6 +236,50 @@ def seed_keyword(model_cls: type, space: ParameterSpace) -> str | None:
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return "rng"
     return None
+
+
+def _supply_simulators(model_cls: type, space: ParameterSpace) -> ParameterSpace:
+    """Give a parameter annotated with a simulator class (``simulator:
+    ABMSimulator = None``, as Mesa 3.3's WolfSheep has) a new one per run,
+    unless the sweep sets it. The runs table shows the class's name."""
+    try:
+        hints = typing.get_type_hints(model_cls.__init__)
+    except Exception:
+        return space
+    params = _model_signature(model_cls).parameters
+    wanted = {
+        name: PerRun(hint, hint.__name__)
+        for name, hint in hints.items()
+        if name in params
+        and name not in space.names
+        and params[name].default is None
+        and mesa_adapter.is_simulator_class(hint)
+    }
+    if not wanted:
+        return space
+    points = [{**point, **wanted} for point in space.points]
+    return points_space(points, "parameters") if points else space
+
+
+def _scenario_route(
+    model_cls: type, space: ParameterSpace, explicit: Any
+) -> tuple[ParameterSpace, ScenarioSpec | None]:
+    """The space with scenario instances unpacked, and the scenario runs build.
+
+    Runs build their own scenario when the model takes one and either the
+    sweep sets a field of it or the model has no ``rng``/``seed`` keyword
+    (its scenario is then the only way to seed it).
+    """
+    space, unpacked = unpack_scenarios(space)
+    spec = unpacked or scenario_spec(model_cls, explicit)
+    if spec is None or "scenario" in space.names:
+        return space, None
+    params = _model_signature(model_cls).parameters
+    sets_field = any(n in spec.defaults and n not in params for n in space.names)
+    seedable = any(n in params for n in SEED_NAMES)
+    if sets_field or not seedable or unpacked or explicit is not None:
+        return space, spec
+    return space, None
 
 
 def _check_int(name: str, value: Any) -> int:
@@ -241,10 +331,16 @@ def plan_sweep(
     rng: Any = None,
     resume_seed: int | None = None,
     warn: bool = True,
+    scenario: Any = None,
+    until: float | None = None,
 ) -> SweepPlan:
     """Check everything that can be checked before any run starts.
 
     Args:
+        scenario: the Scenario class of the model's runs, where it cannot be
+            found from the model (the annotation of its ``scenario``
+            parameter, or the scenario a default-built model has).
+        until: end each run at this model time (Mesa 3.5 event time).
         resume_seed: the master seed to use when neither ``seed`` nor ``rng``
             is given (a store's, when resuming); else a fresh one is drawn.
         warn: warn when the model cannot take a seed (off while a form
@@ -276,9 +372,13 @@ def plan_sweep(
             field="seed",
         )
 
+    if until is not None:
+        until = _check_until(until)
     space = expand_parameters(parameters)
-    check_parameter_names(model_cls, space)
-    seed_kwarg = seed_keyword(model_cls, space)
+    space = _supply_simulators(model_cls, space)
+    space, scenario_used = _scenario_route(model_cls, space, scenario)
+    fields = check_parameter_names(model_cls, space, scenario_used)
+    seed_kwarg = seed_keyword(model_cls, space, scenario_used)
     user_seeds = next((n for n in SEED_NAMES if n in space.names), None)
     if user_seeds is not None and (seed is not None or rng is not None):
         raise SweepOptionError(
@@ -301,7 +401,7 @@ def plan_sweep(
             master = fresh_master_seed() if resume_seed is None else resume_seed
             seeding = Seeding("entropy", master_seed=master)
 
-    if warn and seed_kwarg is None and user_seeds is None:
+    if warn and seed_kwarg is None and user_seeds is None and scenario_used is None:
         warnings.warn(
             f"{model_cls.__name__}.__init__ takes neither rng nor seed, so its runs "
             "cannot be reproduced. Add `rng=None` to its parameters and call "
@@ -309,13 +409,50 @@ def plan_sweep(
             UserWarning,
             stacklevel=3,
         )
-    settings = RunSettings(model_cls, max_steps, period, seed_kwarg)
+    settings = RunSettings(
+        model_cls, max_steps, period, seed_kwarg, scenario_used, fields, until
+    )
     return SweepPlan(settings, space, iterations, seeding)
+
+
+def build_kwargs(settings: RunSettings, params: dict[str, Any], seed: Any) -> dict:
+    """The keyword arguments one run's model is built with.
+
+    Builds what each run must have for itself: its scenario (seeded with the
+    run's seed) and per-run objects such as a simulator.
+    """
+    kwargs = {
+        name: value.build() if isinstance(value, PerRun) else value
+        for name, value in params.items()
+    }
+    if settings.scenario is not None:
+        fields = {n: kwargs.pop(n) for n in settings.scenario_fields}
+        for name in SEED_NAMES:
+            if name not in _model_signature(settings.model_cls).parameters:
+                kwargs.pop(name, None)  # a seed parameter: it seeds the scenario
+        kwargs["scenario"] = settings.scenario.build(fields, seed)
+    elif settings.seed_kwarg is not None:
+        kwargs[settings.seed_kwarg] = seed
+    return kwargs
 
 
 def model_kwargs(spec: RunSpec, settings: RunSettings, drawn: dict[str, Any]) -> dict:
     """The keyword arguments the model of ``spec`` is built with."""
-    kwargs = run_parameters(spec.params, drawn)
-    if settings.seed_kwarg is not None:
-        kwargs[settings.seed_kwarg] = spec.seed
-    return kwargs
+    return build_kwargs(settings, run_parameters(spec.params, drawn), spec.seed)
+
+
+def _check_until(until: Any) -> float:
+    if isinstance(until, bool) or not isinstance(until, int | float | np.number):
+        raise SweepOptionError(
+            f"until must be a model time (a number), got {until!r}.", field="until"
+        )
+    if not until > 0:
+        raise SweepOptionError(f"until must be above 0, got {until}.", field="until")
+    if not mesa_adapter.HAS_MODEL_TIME:
+        raise SweepOptionError(
+            f"until= needs model time (model.run_until), which Mesa "
+            f"{mesa_adapter.MESA_VERSION} does not have: use max_steps, or "
+            "Mesa 3.5 (Python 3.12+).",
+            field="until",
+        )
+    return until

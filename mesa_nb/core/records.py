@@ -79,12 +79,14 @@ class BatchOutcome:
     """The records of a batch of runs, and their data as one chunk per table.
 
     ``frames`` holds the collector's data tables (:data:`DATA_TABLES`),
-    ``tables`` its user tables by name.
+    ``tables`` its user tables by name, ``datasets`` the datasets of the
+    model's DataRecorders by name.
     """
 
     records: list[RunRecord]
     frames: dict[str, Chunk] = field(default_factory=dict)
     tables: dict[str, Chunk] = field(default_factory=dict)
+    datasets: dict[str, Chunk] = field(default_factory=dict)
     interrupted: bool = False
 
 

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .collect import drive
+from .plan import RunSettings, build_kwargs
 from .records import FAILED_STATUSES, Status
 
 RUN_KEYS = ["RunId", "iteration"]
@@ -51,6 +53,8 @@ class SweepResult:
         metadata: versions, seeds, options, start/end times.
         parameter_names: the parameters of the sweep, in order.
         model_reporters: the model reporters (columns of ``model`` after Step).
+        datasets: the datasets of the models' DataRecorders (Mesa 3.5), each
+            with a RunId column and the recorder's ``time`` column.
     """
 
     runs: pd.DataFrame
@@ -61,8 +65,10 @@ class SweepResult:
     metadata: dict[str, Any]
     parameter_names: tuple[str, ...] = ()
     model_reporters: tuple[str, ...] = ()
+    datasets: dict[str, pd.DataFrame] = field(default_factory=dict)
     model_cls: type | None = field(default=None, repr=False)
     run_kwargs: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+    settings: RunSettings | None = field(default=None, repr=False)
 
     # -- status -------------------------------------------------------------
     @property
@@ -157,38 +163,51 @@ class SweepResult:
         return rows
 
     # -- reproduction ---------------------------------------------------------
+    def _run_row(self, run_id: int) -> pd.Series:
+        row = self.runs.loc[self.runs["RunId"] == run_id]
+        if row.empty:
+            raise KeyError(
+                f"No run with RunId {run_id}; RunIds are 0..{len(self.runs) - 1}."
+            )
+        return row.iloc[0]
+
     def model_kwargs(self, run_id: int) -> dict[str, Any]:
-        """The keyword arguments run ``run_id``'s model was built with."""
+        """The keyword arguments run ``run_id``'s model was built with.
+
+        A model that takes a scenario gets a new scenario, seeded as the run's
+        was; per-run objects (a simulator) are built anew.
+        """
+        record = self._run_row(run_id)
         if run_id in self.run_kwargs:
-            kwargs = dict(self.run_kwargs[run_id])
+            params = dict(self.run_kwargs[run_id])
         else:
-            row = self.runs.loc[self.runs["RunId"] == run_id]
-            if row.empty:
-                raise KeyError(
-                    f"No run with RunId {run_id}; RunIds are 0..{len(self.runs) - 1}."
-                )
-            record = row.iloc[0]
-            kwargs = {name: _native(record[name]) for name in self.parameter_names}
+            params = {name: _native(record[name]) for name in self.parameter_names}
+        seed = _native(record["seed"])
+        if self.settings is not None and self.settings.model_cls is self.model_cls:
+            return build_kwargs(self.settings, params, seed)
         if self._seed_column is not None:
-            seed = self.runs.loc[self.runs["RunId"] == run_id, "seed"].iloc[0]
-            kwargs[self._seed_column] = _native(seed)
-        return kwargs
+            params[self._seed_column] = seed
+        return params
 
     def rebuild_model(self, run_id: int, steps: int | None = None) -> Any:
-        """Rebuild run ``run_id``'s model, stepped as far as the run went.
+        """Rebuild run ``run_id``'s model, run as far as the run went.
 
         Same parameters, same seed: for a model that draws all its randomness
         from ``self.random`` / ``self.rng`` this is the exact model of the run.
         ``steps`` stops it earlier (0 gives the freshly built model).
         """
         if self.model_cls is None:
-            raise ValueError("This result does not know its model class.")
-        kwargs = self.model_kwargs(run_id)
+            raise ValueError(
+                "This result does not know its model class: load the store with "
+                "load_store(path, model_cls=MyModel)."
+            )
+        model = self.model_cls(**self.model_kwargs(run_id))
+        until = self.settings.until if self.settings is not None else None
         if steps is None:
-            steps = int(self.runs.loc[self.runs["RunId"] == run_id, "steps"].iloc[0])
-        model = self.model_cls(**kwargs)
-        while model.running and model.steps < steps:
-            model.step()
+            steps = int(self._run_row(run_id)["steps"])
+        else:
+            until = None  # a number of steps was asked for
+        drive(model, steps, until=until)
         return model
 
     # -- statistics and plots ---------------------------------------------------
@@ -235,6 +254,7 @@ class SweepResult:
         if not self.agenttypes.empty:
             frames["agenttypes"] = self.agenttypes
         frames.update({f"tables[{k!r}]": v for k, v in self.tables.items()})
+        frames.update({f"datasets[{k!r}]": v for k, v in self.datasets.items()})
         return frames
 
     def __repr__(self) -> str:

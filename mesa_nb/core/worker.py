@@ -6,6 +6,7 @@ and the next run starts.
 
 from __future__ import annotations
 
+import pickle
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -32,15 +33,32 @@ def draw_samplers(spec: RunSpec) -> dict[str, Any]:
     return {name: sampler.draw(rng) for name, sampler in samplers.items()}
 
 
+def recordable(value: Any) -> Any:
+    """``value`` if it can travel back and be stored, else a label for it.
+
+    A drawn simulator, or anything else bound to its model, is given to the
+    model but recorded as ``<ABMSimulator>``.
+    """
+    if value is None or isinstance(value, bool | int | float | str | np.generic):
+        return value
+    try:
+        pickle.dumps(value)
+    except Exception:
+        return f"<{type(value).__qualname__}>"
+    return value
+
+
 def build_model(spec: RunSpec, settings: RunSettings) -> tuple[Any, dict[str, Any]]:
     """Construct the model of ``spec``; return it with the drawn parameters."""
     drawn = draw_samplers(spec)
     model = settings.model_cls(**model_kwargs(spec, settings, drawn))
-    if getattr(model, "datacollector", None) is None:
+    drawn = {name: recordable(value) for name, value in drawn.items()}
+    collector = getattr(model, "datacollector", None)
+    if collector is None and not mesa_adapter.data_recorders(model):
         mesa_adapter.release_model(model)
         raise ModelClassError(
-            f"{settings.model_cls.__name__} has no `datacollector` after __init__. "
-            + COLLECTOR_HINT
+            f"{settings.model_cls.__name__} has no `datacollector` (nor a "
+            "DataRecorder) after __init__. " + COLLECTOR_HINT
         )
     return model, drawn
 
@@ -55,8 +73,10 @@ def run_one(
     data: RunData | None = None
     try:
         model, record.drawn = build_model(spec, settings)
-        record_steps = drive(model, settings.max_steps, stop)
-        data = read_collector(model, record_steps, settings.data_collection_period)
+        driven = drive(model, settings.max_steps, stop, settings.until)
+        data = read_collector(
+            model, driven, settings.data_collection_period, settings.until
+        )
     except Exception as exc:
         record.status = Status.FAILED
         record.error = f"{type(exc).__name__}: {exc}"
@@ -84,6 +104,7 @@ class _BatchBuilder:
     def __init__(self) -> None:
         self.frames: dict[str, ChunkBuilder] = {}
         self.tables: dict[str, ChunkBuilder] = {}
+        self.datasets: dict[str, ChunkBuilder] = {}
         self.last_run: int | None = None
 
     def add(self, run_id: int, data: RunData) -> None:
@@ -91,13 +112,16 @@ class _BatchBuilder:
             _add_columns(self.frames, table, run_id, columns)
         for name, columns in data.tables.items():
             _add_columns(self.tables, name, run_id, columns)
+        for name, columns in data.datasets.items():
+            _add_columns(self.datasets, name, run_id, columns)
         self.last_run = run_id
 
     def drop_unfinished(self, finished: set[int]) -> None:
         """Forget the data of a run that was interrupted before its record."""
         if self.last_run is None or self.last_run in finished:
             return
-        for builder in (*self.frames.values(), *self.tables.values()):
+        builders = (self.frames, self.tables, self.datasets)
+        for builder in (b for group in builders for b in group.values()):
             last = builder.pieces["RunId"][-1] if builder.sizes else []
             if len(last) and last[0] == self.last_run:
                 builder.drop_last()
@@ -108,7 +132,11 @@ class _BatchBuilder:
             return {name: c for name, c in chunks.items() if c is not None}
 
         return BatchOutcome(
-            records, finish(self.frames), finish(self.tables), interrupted
+            records,
+            finish(self.frames),
+            finish(self.tables),
+            finish(self.datasets),
+            interrupted,
         )
 
 

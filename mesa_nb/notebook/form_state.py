@@ -26,6 +26,7 @@ from typing import Any
 from ..core.errors import MesaNbError, ParameterError
 from ..core.plan import SEED_NAMES, SweepPlan, plan_sweep
 from ..core.result import SweepResult
+from ..core.scenarios import scenario_spec
 from .names import executor_by_name
 
 BOOL, INT, FLOAT, STR, CHOICE, ANY = "bool", "int", "float", "str", "choice", "any"
@@ -55,15 +56,40 @@ class ParamInfo:
 
 
 def form_parameters(model_cls: type) -> list[inspect.Parameter]:
-    """The parameters the form shows: all but ``rng``/``seed`` and ``*args``."""
+    """The parameters the form shows: all but ``rng``/``seed`` and ``*args``.
+
+    For a model that takes a Mesa 3.5 ``scenario``, the fields of its
+    Scenario class stand in for ``scenario`` (``n: int = 100`` gives an int
+    field with default 100).
+    """
     try:
         signature = inspect.signature(model_cls, eval_str=True)
     except Exception:  # an annotation naming something not importable
         signature = inspect.signature(model_cls)
-    return [
+    spec = scenario_spec(model_cls)
+    shown = [
         p
         for p in signature.parameters.values()
-        if p.name not in SEED_NAMES and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        if p.name not in SEED_NAMES
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and not (spec is not None and p.name == "scenario")
+    ]
+    if spec is None:
+        return shown
+    try:
+        hints = typing.get_type_hints(spec.cls)
+    except Exception:
+        hints = {}
+    taken = {p.name for p in shown}
+    return shown + [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=default,
+            annotation=hints.get(name, inspect.Parameter.empty),
+        )
+        for name, default in spec.defaults.items()
+        if name not in taken
     ]
 
 

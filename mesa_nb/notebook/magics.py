@@ -25,7 +25,7 @@ from ..core.parameters import Sampler
 from ..core.plan import SweepPlan
 from ..core.result import describe_outcome
 from .cellparams import parse_parameter_cell
-from .names import executor_by_name, resolve_model
+from .names import executor_by_name, resolve_model, resolve_name
 
 
 def _processes(value: str) -> int | None:
@@ -68,7 +68,17 @@ class BatchRun(Magics, Configurable):
             "data_collection_period": given(args.period, self.data_collection_period),
             "seed": args.seed,
             "store": args.store,
+            "scenario": self._scenario(args.scenario),
+            "until": args.until,
         }
+
+    def _scenario(self, name: str | None) -> Any:
+        if name is None:
+            return None
+        try:
+            return resolve_name(name, self.shell.user_ns, what="scenario class")
+        except MesaNbError as exc:
+            raise UsageError(f"--scenario: {exc}") from None
 
     def _execution(self, args: Any) -> dict[str, Any]:
         """Where it runs: the options :func:`mesa_nb.api.run_plan` adds."""
@@ -108,6 +118,18 @@ class BatchRun(Magics, Configurable):
         help="Worker processes, or 'all' (default: BatchRun.processes).",
     )
     @argument("--seed", type=int, help="Master seed: one seed is derived per run.")
+    @argument(
+        "--until",
+        type=float,
+        help="End each run at this model time (Mesa 3.5 event time, "
+        "model.run_until) instead of after --max-steps steps.",
+    )
+    @argument(
+        "--scenario",
+        help="The Scenario class of a model that takes scenario= (Mesa 3.5), "
+        "where it cannot be found from the model; the cell may then set its "
+        "fields.",
+    )
     @argument(
         "-o",
         "--out",

@@ -10,8 +10,8 @@ from ..core.errors import ModelClassError, SweepOptionError
 from ..core.mesa_adapter import Model
 
 
-def resolve_model(name: str, namespace: dict[str, Any]) -> type:
-    """Find MODEL: a name in the notebook, an attribute path, or module.Class."""
+def _lookup(name: str, namespace: dict[str, Any]) -> tuple[bool, Any]:
+    """``(found, object)`` for a notebook name, attribute path or module.Class."""
     head, *rest = name.split(".")
     if head in namespace:
         obj = namespace[head]
@@ -21,13 +21,32 @@ def resolve_model(name: str, namespace: dict[str, Any]) -> type:
         except AttributeError:
             pass
         else:
-            return obj
+            return True, obj
     if rest:
         module_name, _, attr = name.rpartition(".")
         try:
-            return getattr(importlib.import_module(module_name), attr)
+            return True, getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError):
             pass
+    return False, None
+
+
+def resolve_name(name: str, namespace: dict[str, Any], what: str) -> Any:
+    """Find a class typed in a magic's options (``what`` names it in errors)."""
+    found, obj = _lookup(name, namespace)
+    if not found:
+        raise ModelClassError(
+            f"No {what} named {name!r}: define it in a cell above and run that "
+            "cell, or give an importable path like package.module.Class."
+        )
+    return obj
+
+
+def resolve_model(name: str, namespace: dict[str, Any]) -> type:
+    """Find MODEL: a name in the notebook, an attribute path, or module.Class."""
+    found, obj = _lookup(name, namespace)
+    if found:
+        return obj
     models = [
         k
         for k, v in namespace.items()

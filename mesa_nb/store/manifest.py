@@ -11,6 +11,7 @@ from typing import Any
 
 from ..core.parameters import ParameterSpace, Sampler
 from ..core.plan import RunSettings, Seeding, SweepPlan
+from ..core.scenarios import scenario_spec
 from .encoding import to_json
 
 FORMAT = "mesa_nb-store/1"
@@ -37,7 +38,20 @@ def sweep_definition(plan: SweepPlan) -> dict[str, Any]:
         "data_collection_period": plan.settings.data_collection_period,
         "seed_kwarg": plan.settings.seed_kwarg,
         "seeding": seeding,
+        **_event_settings(plan),
     }
+
+
+def _event_settings(plan: SweepPlan) -> dict[str, Any]:
+    """Scenario and ``until``, recorded only when used (older stores match)."""
+    settings = plan.settings
+    extra: dict[str, Any] = {}
+    if settings.scenario is not None:
+        extra["scenario"] = settings.scenario.name
+        extra["scenario_fields"] = list(settings.scenario_fields)
+    if settings.until is not None:
+        extra["until"] = settings.until
+    return extra
 
 
 def differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
@@ -81,11 +95,15 @@ def plan_from_manifest(manifest: dict[str, Any], model_cls: type | None) -> Swee
     space = ParameterSpace(
         tuple(definition["parameters"]), points, tuple(meta["swept"]), tuple(sampled)
     )
+    spec = scenario_spec(model_cls) if model_cls and "scenario" in definition else None
     settings = RunSettings(
         model_cls or _Named(definition["model"]),
         definition["max_steps"],
         definition["data_collection_period"],
         definition["seed_kwarg"],
+        spec,
+        tuple(definition.get("scenario_fields", ())),
+        definition.get("until"),
     )
     seeding = seeding_of(definition, meta.get("seed_source"))
     return SweepPlan(settings, space, definition["iterations"], seeding)

@@ -99,11 +99,14 @@ class RunStore:
                 write_parquet(
                     self.path / table / f"{part}.parquet", pd.DataFrame(chunk)
                 )
-        for name, chunk in outcome.tables.items():
-            if chunk:
-                write_parquet(
-                    self.path / "tables" / name / f"{part}.parquet", pd.DataFrame(chunk)
-                )
+        for group, named in (
+            ("tables", outcome.tables),
+            ("datasets", outcome.datasets),
+        ):
+            for name, chunk in named.items():
+                if chunk:
+                    path = self.path / group / name / f"{part}.parquet"
+                    write_parquet(path, pd.DataFrame(chunk))
         self.write_records(outcome.records, part)
 
     def write_records(self, records: list[RunRecord], part: str | None = None) -> None:
@@ -126,8 +129,14 @@ class RunStore:
     # -- reading -------------------------------------------------------------------
     def read(
         self,
-    ) -> tuple[list[RunRecord], dict[str, list[Chunk]], dict[str, list[Chunk]]]:
-        """Every stored run: its records, and its data as chunks per table."""
+    ) -> tuple[
+        list[RunRecord],
+        dict[str, list[Chunk]],
+        dict[str, list[Chunk]],
+        dict[str, list[Chunk]],
+    ]:
+        """Every stored run: its records, and its data as chunks per table,
+        per user table and per recorder dataset."""
         records: dict[int, RunRecord] = {}
         part_of: dict[int, str] = {}
         for path in sorted((self.path / "runs").glob("*.parquet")):
@@ -146,12 +155,15 @@ class RunStore:
                 )
                 part_of[run_id] = row["part"]
         frames = {t: self._read_table(self.path / t, part_of) for t in DATA_TABLES}
-        tables = {
-            d.name: self._read_table(d, part_of)
-            for d in sorted((self.path / "tables").glob("*"))
-            if d.is_dir()
-        }
-        return list(records.values()), frames, tables
+        tables, datasets = (
+            {
+                d.name: self._read_table(d, part_of)
+                for d in sorted((self.path / group).glob("*"))
+                if d.is_dir()
+            }
+            for group in ("tables", "datasets")
+        )
+        return list(records.values()), frames, tables, datasets
 
     @staticmethod
     def _read_table(folder: Path, part_of: dict[int, str]) -> list[Chunk]:
