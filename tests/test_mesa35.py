@@ -422,3 +422,39 @@ def test_a_scenario_sweep_resumes_from_its_store_and_rebuilds(tmp_path):
     changed = {**parameters, "initial_sheep": [20, 50]}
     with pytest.raises(mesa_nb.StoreError, match=r"differs in: points\)"):
         mesa_nb.sweep(WolfSheep, changed, max_steps=3, seed=8, store=store)
+
+
+# -- the ten models bundled with Mesa 3.5 ------------------------------------------
+BUNDLED = {
+    "BoidFlockers": ({"population_size": [20, 40]}, "collects no data"),
+    "BoltzmannWealth": ({"n": [20, 40]}, None),
+    "ConwaysGameOfLife": ({"initial_fraction_alive": [0.2, 0.4]}, "collects no data"),
+    "Schelling": ({"density": [0.6, 0.8]}, None),
+    "VirusOnNetwork": ({"num_nodes": [10, 20]}, "unseeded graph"),
+    "EpsteinCivilViolence": ({"width": [20, 30], "citizen_density": 0.6}, None),
+    "MultiLevelAllianceModel": ({"n": [20, 30]}, None),
+    "PdGrid": ({"width": [10, 20], "height": 10}, None),
+    "SugarscapeG1mt": ({"initial_population": [50, 100]}, None),
+    "WolfSheep": ({"initial_sheep": [20, 40]}, None),
+}
+
+
+@pytest.mark.parametrize("name", list(BUNDLED))
+def test_every_bundled_model_is_swept_or_refused_with_the_reason(name):
+    import mesa.examples
+
+    cls = getattr(mesa.examples, name)
+    parameters, caveat = BUNDLED[name]
+    kwargs = dict(max_steps=3, seed=1, data_collection_period=1)
+    if caveat == "collects no data":
+        with pytest.raises(mesa_nb.ModelClassError, match="no `datacollector` \\(nor"):
+            mesa_nb.sweep(cls, parameters, **kwargs)
+        return
+    two = mesa_nb.sweep(cls, parameters, processes=2, **kwargs)
+    assert two.n_ok == len(two.runs) == 2, two.failures
+    swept = next(k for k, v in parameters.items() if isinstance(v, list))
+    assert two.runs[swept].tolist() == parameters[swept]
+    if caveat is None:  # reproducible: the same at 1 and 2 processes
+        one = mesa_nb.sweep(cls, parameters, processes=1, **kwargs)
+        pd.testing.assert_frame_equal(two.model, one.model)
+        pd.testing.assert_frame_equal(two.agents, one.agents)

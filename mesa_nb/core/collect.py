@@ -165,9 +165,11 @@ def _model_columns(
             times[last_index[s]] if s in last_index else driven.final_time
             for s in steps
         ]
-    if collector is not None:
+    if collector is not None:  # a Step with no record (none at all) gets None
         for name, values in collector.model_vars.items():
-            columns[str(name)] = [values[last_index[s]] for s in steps]
+            columns[str(name)] = [
+                values[last_index[s]] if s in last_index else None for s in steps
+            ]
     return columns
 
 
