@@ -86,7 +86,7 @@ def test_documented_difference_mesa_33_runs_one_extra_step_and_drops_the_early_s
 
 
 @pytest.mark.skipif(not MESA_35, reason="mesa 3.5 collection-period semantics")
-def test_documented_difference_mesa_35_period_does_not_keep_the_last_record():
+def test_batch_run_keeps_the_records_mesa_35_keeps_and_sweep_keeps_the_last():
     kwargs = dict(
         parameters={"stop_at": 99},
         max_steps=10,
@@ -94,8 +94,13 @@ def test_documented_difference_mesa_35_period_does_not_keep_the_last_record():
         display_progress=False,
         rng=[1],
     )
-    assert [int(r["Step"]) for r in mesa.batch_run(StopsEarly, **kwargs)] == [0, 4, 8]
-    assert [r["Step"] for r in mesa_nb.batch_run(StopsEarly, **kwargs)] == [0, 4, 8, 10]
+    expected = mesa.batch_run(StopsEarly, **kwargs)
+    assert [r["Step"] for r in expected] == [0.0, 4.0, 8.0]
+    assert mesa_nb.batch_run(StopsEarly, **kwargs) == expected
+    result = mesa_nb.sweep(
+        StopsEarly, {"stop_at": 99}, max_steps=10, data_collection_period=4, rng=[1]
+    )
+    assert result.model["Step"].tolist() == [0, 4, 8, 10]  # sweep keeps the last
 
 
 def test_failures_raise_after_every_other_run_finished(processes):

@@ -38,7 +38,7 @@ from mesa_nb.core.seeding import derive_seed
         ({"data_collection_period": 0}, SweepOptionError, "data_collection_period"),
         ({"data_collection_period": -2}, SweepOptionError, "data_collection_period"),
         ({"seed": 1, "rng": [1]}, SweepOptionError, "either seed="),
-        ({"rng": [1, 2], "iterations": 3}, SweepOptionError, "give 3 seeds"),
+        ({"rng": [1, 2], "iterations": 3}, SweepOptionError, "both iterations and rng"),
         ({"parameters": {"rng": 1}, "seed": 3}, SweepOptionError, "already set 'rng'"),
         (
             {"number_processes": 0},

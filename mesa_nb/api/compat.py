@@ -6,12 +6,29 @@ Change ``from mesa import batch_run`` to ``from mesa_nb import batch_run``.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
+from ..core import mesa_adapter
 from ..core.errors import SweepFailedError, SweepOptionError
-from ..core.result import describe_outcome
-from .engine import sweep
+from ..core.result import SweepResult, describe_outcome
+from .engine import plan, run_plan
 from .progress import progress_bar
+
+#: What Mesa 3.4+ says when ``iterations`` is given (it is deprecated there).
+ITERATIONS_DEPRECATED = (
+    "The `iterations` keyword argument is deprecated. Use `rng` instead (e.g. "
+    "`iterations=5` is equivalent to `rng=[None] * 5`). See "
+    "https://mesa.readthedocs.io/latest/migration_guide.html#batch-run"
+)
+
+
+class MesaRows(list):
+    """The rows of :func:`batch_run`: a plain list of dicts, as Mesa returns,
+    that also carries the :class:`~mesa_nb.SweepResult` (``rows.result``) with
+    the seed every run was given."""
+
+    result: SweepResult
 
 
 def batch_run(
@@ -26,39 +43,73 @@ def batch_run(
     rng: Any = None,
     seed: int | None = None,
     errors: str = "raise",
-) -> list[dict[str, Any]]:
+    executor: Any = None,
+) -> MesaRows:
     """Run a sweep and return Mesa's rows (a list of dicts).
 
-    Arguments are those of ``mesa.batch_run``; the rows have Mesa's keys:
-    ``RunId``, ``iteration``, ``Step``, the parameters (and the seed keyword
-    when one was passed to the model), the model reporters, and for
-    collectors with agent reporters ``AgentID`` and the agent reporters.
+    Arguments are those of ``mesa.batch_run``, and the rows hold the keys and
+    values the installed Mesa's rows hold: ``RunId``, ``iteration``, ``Step``,
+    the parameters, the model reporters (a reporter named like a parameter
+    wins), and for collectors with agent reporters ``AgentID`` and the agent
+    reporters. Seeds appear as Mesa shows them: on Mesa 3.4+ every row has
+    the ``rng`` (or ``seed``) key, ``None`` unless seeds were given; on Mesa
+    3.3 only when ``seed=`` or ``rng=`` was given. Mesa's refusals are kept
+    (``rng`` with ``iterations``: ValueError), and so is its deprecation of
+    ``iterations`` on Mesa 3.4+.
 
     Differences from Mesa: runs defined in notebook cells work in parallel;
     a run stops after exactly ``max_steps`` steps; every run gets a
-    reproducible seed (``seed=`` master seed, or ``rng=[...]`` per
-    iteration); a failing run does not stop the others.
+    reproducible seed, recorded in ``rows.result.runs`` (``seed=`` master
+    seed, or ``rng=[...]`` per iteration; without either a master seed is
+    drawn); a failing run does not stop the others.
 
     Args:
+        seed: a master seed (a seed is derived per run); mesa_nb's extension.
         errors: ``"raise"`` (default, as Mesa) raises :class:`SweepFailedError`
-            after every other run finished, carrying their rows; ``"warn"``
-            returns the finished rows with a warning.
+            after every other run finished, carrying their rows and the
+            result; ``"warn"`` returns the finished rows with a warning.
+        executor: run on a Dask ``Client``, ``"dask"``, a scheduler address
+            or any ``concurrent.futures.Executor``, as :func:`mesa_nb.sweep`.
     """
     if errors not in ("raise", "warn"):
-        raise SweepOptionError(f'errors must be "raise" or "warn", got {errors!r}.')
+        raise SweepOptionError(
+            f'errors must be "raise" or "warn", got {errors!r}.', field="errors"
+        )
+    if rng is not None and iterations is not None:
+        raise SweepOptionError(  # Mesa's words (a ValueError, as Mesa's)
+            "you cannot use both iterations and rng at the same time. Please only "
+            "use rng.",
+            field="iterations",
+        )
+    if iterations is not None and mesa_adapter.BATCH_RUN_TAKES_RNG:
+        warnings.warn(ITERATIONS_DEPRECATED, DeprecationWarning, stacklevel=2)
+    the_plan = plan(
+        model_cls,
+        parameters,
+        iterations=iterations,
+        max_steps=max_steps,
+        data_collection_period=data_collection_period,
+        seed=seed,
+        rng=rng,
+    )
+    the_plan.settings = replace(
+        the_plan.settings,
+        exact_values=True,
+        mesa_records=mesa_adapter.BATCH_RUN_TAKES_RNG,  # Mesa 3.4+'s records
+    )
     with progress_bar(display_progress) as on_progress:
-        result = sweep(
-            model_cls,
-            parameters,
-            iterations=iterations,
-            max_steps=max_steps,
-            data_collection_period=data_collection_period,
+        result = run_plan(
+            the_plan,
             processes=number_processes,
-            seed=seed,
-            rng=rng,
+            executor=executor,
             on_progress=on_progress,
         )
-    rows = result.to_mesa_rows()
+    asked = seed is not None or rng is not None
+    seed_key = the_plan.settings.seed_kwarg
+    if not mesa_adapter.BATCH_RUN_TAKES_RNG and not asked:
+        seed_key = None  # Mesa 3.3 shows no seed it was not given
+    rows = MesaRows(result.to_mesa_rows(seed_key=seed_key, seeds_shown=asked))
+    rows.result = result
     if result.interrupted:
         (interrupted,) = describe_outcome(result, "the returned rows")[:1]
         warnings.warn(interrupted, RuntimeWarning, stacklevel=2)

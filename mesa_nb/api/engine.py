@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any
 
-from ..backends import resolve_backend
+from ..backends import resolve_backend, start_workers
 from ..core import mesa_adapter
 from ..core.dispatch import run_inline, run_pool
 from ..core.errors import ModelClassError, StoreError
@@ -182,6 +182,8 @@ def sweep(
         A :class:`~mesa_nb.SweepResult`. An interrupted sweep returns the
         finished runs, flagged ``interrupted``.
     """
+    if executor is None:
+        start_workers(processes)  # they start up while the sweep is planned
     the_plan = plan(
         model_cls,
         parameters,

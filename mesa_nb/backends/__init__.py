@@ -16,6 +16,8 @@ import cloudpickle
 
 from ..core.backend import Backend, InProcessBackend
 from ..core.errors import SweepOptionError
+from ..core.plan import resolve_processes
+from ..core.worker import preload
 
 #: Idle local workers stay alive this long (seconds) for the next sweep.
 IDLE_WORKER_TIMEOUT = 900
@@ -36,11 +38,7 @@ class LokyBackend(Backend):
         self._executor = self._get()
 
     def _get(self) -> Any:
-        from loky import get_reusable_executor
-
-        return get_reusable_executor(
-            max_workers=self.workers, timeout=IDLE_WORKER_TIMEOUT
-        )
+        return _local_executor(self.workers)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future:
         return self._executor.submit(fn, *args)
@@ -55,6 +53,30 @@ class LokyBackend(Backend):
         from loky.process_executor import TerminatedWorkerError
 
         return isinstance(exc, TerminatedWorkerError | cf.BrokenExecutor)
+
+
+def _local_executor(workers: int) -> Any:
+    """loky's reusable executor of ``workers`` processes, which load the
+    worker side (and Mesa) as they start, not when their first task comes."""
+    from loky import get_reusable_executor
+
+    return get_reusable_executor(
+        max_workers=workers, timeout=IDLE_WORKER_TIMEOUT, initializer=preload
+    )
+
+
+def start_workers(processes: int | None) -> None:
+    """Start local worker processes now, in the background, for a sweep to come.
+
+    Worker start-up (importing Mesa, ~1 s) then overlaps whatever comes
+    before the sweep: planning it, or the user typing the next cell. Returns
+    at once; ``processes`` of 1 (or None: every core) as in ``sweep``.
+    """
+    workers = resolve_processes(processes)
+    if workers > 1:
+        executor = _local_executor(workers)
+        for _ in range(workers):
+            executor.submit(preload)
 
 
 def _call_pickled(payload: bytes) -> Any:
@@ -120,4 +142,5 @@ __all__ = [
     "InProcessBackend",
     "LokyBackend",
     "resolve_backend",
+    "start_workers",
 ]

@@ -152,12 +152,28 @@ def _keep_rows(columns: dict[str, np.ndarray], keep: set[int]) -> dict[str, np.n
     return {name: values[mask] for name, values in columns.items()}
 
 
+def mesa_record_steps(driven: Driven, period: int) -> list[int]:
+    """The Steps ``mesa.batch_run`` 3.4+ reports: every ``period``-th record
+    (a Step collected twice comes twice), or the last record for -1."""
+    if period == -1:
+        return driven.steps[-1:]
+    return driven.steps[::period]
+
+
 def _model_columns(
-    collector: Any, driven: Driven, keep: set[int], with_time: bool
+    collector: Any, driven: Driven, keep: set[int] | list[int], with_time: bool
 ) -> dict[str, list[Any]]:
-    """One row per kept Step: the last model record taken at that Step."""
+    """One row per kept Step: the last model record taken at that Step.
+
+    ``keep`` as a list gives those rows in that order, repeats included.
+    """
     last_index = {step: i for i, step in enumerate(driven.steps)}
-    steps = sorted(s for s in keep if s in last_index) if last_index else sorted(keep)
+    if isinstance(keep, list):
+        steps = keep
+    else:
+        steps = (
+            sorted(s for s in keep if s in last_index) if last_index else sorted(keep)
+        )
     columns: dict[str, list[Any]] = {"Step": steps}
     if with_time:
         times = driven.times or []
@@ -207,10 +223,17 @@ def read_datasets(model: Any, period: int) -> dict[str, dict[str, np.ndarray]]:
 
 
 def read_collector(
-    model: Any, driven: Driven, period: int, until: float | None = None
+    model: Any,
+    driven: Driven,
+    period: int,
+    until: float | None = None,
+    mesa_records: bool = False,
 ) -> RunData:
     """The run's kept records as columns: model, agents, agent types, tables,
     and the datasets of its DataRecorders.
+
+    ``mesa_records`` keeps the records ``mesa.batch_run`` 3.4+ keeps (see
+    :func:`mesa_record_steps`) instead of mesa_nb's Steps.
 
     A model with recorders but no DataCollector gets one ``model`` row per
     run, at its last Step.
@@ -237,13 +260,17 @@ def read_collector(
         agent_steps.update(recorded)
     collected = driven.steps + sorted(agent_steps)
     keep = kept_steps(collected or [driven.final_step], period)
+    rows: set[int] | list[int] = keep
+    if mesa_records and collector is not None:  # batch_run on Mesa 3.4+
+        rows = mesa_record_steps(driven, period)
+        keep = set(rows)
 
     with_time = until is not None or (
         driven.times is not None
         and any(t != s for s, t in zip(driven.steps, driven.times, strict=True))
     )
     data = RunData()
-    data.model = _model_columns(collector, driven, keep, with_time)
+    data.model = _model_columns(collector, driven, rows, with_time)
     if recorded is not None:
         data.agents = _recorded_agent_columns(collector, recorded, keep)
     elif agent_tables:

@@ -21,9 +21,19 @@ COMPACT_KEYS = ("RunId", "Step", "AgentID")
 _INT32 = np.iinfo(np.int32)
 
 
-def infer_array(values: Sequence[Any]) -> np.ndarray:
-    """A numpy array of Python values, typed as pandas would (object if mixed)."""
-    return pd.Series(values, dtype=None if len(values) else object).to_numpy()
+def infer_array(values: Sequence[Any], exact: bool = False) -> np.ndarray:
+    """A numpy array of Python values, typed as pandas would (object if mixed).
+
+    ``exact`` keeps every value as it was where pandas would change it (ints
+    mixed with None or floats become floats and NaN): such a column stays an
+    object array, as ``mesa.batch_run``'s rows hold the values themselves.
+    """
+    array = pd.Series(values, dtype=None if len(values) else object).to_numpy()
+    if exact and array.dtype.kind == "f" and not all(type(v) is float for v in values):
+        kept = np.empty(len(values), dtype=object)
+        kept[:] = list(values)
+        return kept
+    return array
 
 
 def compact_key(values: np.ndarray) -> np.ndarray:
@@ -35,19 +45,20 @@ def compact_key(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def _join(pieces: list[Any]) -> np.ndarray:
+def _join(pieces: list[Any], exact: bool = False) -> np.ndarray:
     if all(isinstance(p, np.ndarray) for p in pieces):
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
     flat = itertools.chain.from_iterable(
         p.tolist() if isinstance(p, np.ndarray) else p for p in pieces
     )
-    return infer_array(list(flat))
+    return infer_array(list(flat), exact)
 
 
 class ChunkBuilder:
     """Collects column pieces (lists or arrays) run by run, joins them once."""
 
-    def __init__(self) -> None:
+    def __init__(self, exact: bool = False) -> None:
+        self.exact = exact  # see infer_array
         self.pieces: dict[str, list[Any]] = {}
         self.sizes: list[int] = []
 
@@ -76,7 +87,9 @@ class ChunkBuilder:
         """The joined chunk, or None if nothing was added."""
         if not self.rows:
             return None
-        chunk = {name: _join(pieces) for name, pieces in self.pieces.items()}
+        chunk = {
+            name: _join(pieces, self.exact) for name, pieces in self.pieces.items()
+        }
         for key in COMPACT_KEYS:
             if key in chunk:
                 chunk[key] = compact_key(chunk[key])

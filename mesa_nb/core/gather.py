@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import warnings
 from typing import Any, Protocol
 
 import pandas as pd
@@ -68,6 +69,7 @@ class Gatherer:
         self.datasets: dict[str, list[Chunk]] = {}
         self.failed = 0
         self.resumed = 0
+        self.warned_unseeded = False
         if store is not None:
             self._preload(store)
         if on_progress is not None:
@@ -92,6 +94,18 @@ class Gatherer:
 
     def add_record(self, record: RunRecord) -> None:
         self.records[record.run_id] = record
+        if record.seeded is False and not self.warned_unseeded:
+            self.warned_unseeded = True
+            name = self.plan.settings.model_cls.__name__
+            warnings.warn(
+                f"{name} was given the seed of its runs but its random generator "
+                "was not seeded with it (a model that takes **kwargs and does not "
+                "pass rng= on to super().__init__?): these runs cannot be "
+                "reproduced from their seeds, and runs['reproducible'] says so. "
+                "Pass the seed on: super().__init__(rng=rng).",
+                UserWarning,
+                stacklevel=2,
+            )
         if record.status != Status.OK:
             self.failed += 1
         if self.on_progress is not None:
@@ -142,6 +156,7 @@ class Gatherer:
                     **shown,
                     "status": str(record.status),
                     "steps": record.steps,
+                    "reproducible": record.seeded,
                     "wall_time": record.wall_time,
                     "error": record.error,
                     "traceback": record.traceback,
@@ -150,7 +165,7 @@ class Gatherer:
             if record.status == Status.OK:
                 kwargs[spec.run_id] = params
         columns = ["RunId", "iteration", "seed", *names, "status", "steps"]
-        columns += ["wall_time", "error", "traceback"]
+        columns += ["reproducible", "wall_time", "error", "traceback"]
         runs = pd.DataFrame(rows, columns=columns)
         runs["steps"] = runs["steps"].astype("Int64")
         return runs, kwargs
@@ -169,7 +184,9 @@ class Gatherer:
         plan = self.plan
         runs, kwargs = self._runs_table(missing_status)
         model = chunks_to_frame(self.frames["model"], TABLE_KEYS["model"])
-        reporters = [c for c in model.columns if c not in TABLE_KEYS["model"]]
+        reporters = [
+            c for c in model.columns if c not in (*TABLE_KEYS["model"], "Time")
+        ]
         keys = ["iteration", *(n for n in plan.space.names if n not in reporters)]
         by_run = runs.set_index("RunId")[keys]
         model = model.join(by_run, on="RunId")

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import inspect
 import multiprocessing
 from typing import Any
+
+import numpy as np
 
 
 def _import_mesa_keeping_start_method() -> Any:
@@ -96,6 +99,26 @@ BaseDataRecorder: Any = _optional(
 Simulator: Any = _optional("mesa.experimental.devs.simulator", "Simulator")
 #: Whether models have event time (``model.time``, ``run_until``): Mesa 3.5+.
 HAS_MODEL_TIME = hasattr(Model, "run_until")
+#: Whether ``mesa.batch_run`` takes ``rng=`` (Mesa 3.4+): it then fills an
+#: ``rng`` key in every row, refuses ``rng`` with ``iterations`` and warns
+#: that ``iterations`` is deprecated.
+BATCH_RUN_TAKES_RNG = "rng" in inspect.signature(mesa.batch_run).parameters
+
+
+def model_seeded_with(model: Any, seed: Any) -> bool | None:
+    """Whether the model's generator was seeded with ``seed`` (None: can't tell).
+
+    Mesa keeps the seed its ``rng`` was made from in the generator's seed
+    sequence, on every Mesa line; only whole-number seeds are checked.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        return None
+    rng = getattr(model, "rng", None)
+    try:
+        entropy = rng.bit_generator.seed_seq.entropy
+    except AttributeError:
+        return None
+    return entropy == int(seed)
 
 
 def is_scenario_class(obj: Any) -> bool:

@@ -29,7 +29,10 @@ class RunSettings:
     """What every run of a sweep shares; shipped to workers with each task.
 
     ``scenario``: the scenario each run builds (its ``scenario_fields`` are
-    taken out of the keyword arguments); ``until``: the model time runs end at.
+    taken out of the keyword arguments); ``until``: the model time runs end at;
+    ``exact_values``: keep reporter values as they were (see
+    :func:`~.columns.infer_array`), and ``mesa_records``: keep the records
+    the installed ``mesa.batch_run`` keeps, as ``batch_run`` does.
     """
 
     model_cls: type
@@ -39,6 +42,8 @@ class RunSettings:
     scenario: ScenarioSpec | None = None
     scenario_fields: tuple[str, ...] = ()
     until: float | None = None
+    exact_values: bool = False
+    mesa_records: bool = False
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,11 @@ class RunSpec:
 
 @dataclass
 class RunRecord:
-    """What happened to one run (``drawn``: the values of callable parameters)."""
+    """What happened to one run.
+
+    ``drawn``: the values of callable parameters; ``seeded``: whether the
+    model's generator was found seeded with the run's seed (None: not known).
+    """
 
     run_id: int
     status: Status
@@ -67,6 +71,7 @@ class RunRecord:
     drawn: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     traceback: str | None = None
+    seeded: bool | None = None
 
 
 def run_parameters(params: dict[str, Any], drawn: dict[str, Any]) -> dict[str, Any]:

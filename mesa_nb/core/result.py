@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import mesa_adapter
 from .collect import drive
 from .plan import RunSettings, build_kwargs
 from .records import FAILED_STATUSES, Status
@@ -112,55 +113,75 @@ class SweepResult:
     def _seed_column(self) -> str | None:
         return self.metadata.get("seed_kwarg")
 
-    def to_mesa_frame(self) -> pd.DataFrame:
-        """The rows of ``mesa.batch_run`` (finished runs only) as a DataFrame.
-
-        Columns: RunId, iteration, Step, parameters, model reporters, and for
-        collectors with agent reporters AgentID and the agent reporters.
-        """
-        params = list(self.parameter_names)
-        runs = self.runs[self.runs["status"] == OK]
-        seed_col = self._seed_column
-        run_cols = runs[[*RUN_KEYS, *params]].copy()
-        if seed_col is not None:
-            run_cols[seed_col] = runs["seed"].to_numpy()
-            params.append(seed_col)
-        reporters = [
-            c for c in self.model.columns if c not in (*RUN_KEYS, "Step", *params)
-        ]
-        frame = run_cols.merge(
-            self.model[["RunId", "Step", *reporters]], on="RunId", how="inner"
-        )
-        agent_rows = [f for f in (self.agents, self.agenttypes) if not f.empty]
-        if agent_rows:
-            agents = pd.concat(agent_rows, ignore_index=True)
-            agents = agents.drop(columns=["AgentType"], errors="ignore")
-            frame = frame.merge(agents, on=["RunId", "Step"], how="left")
-            frame = frame.sort_values(["RunId", "Step", "AgentID"], kind="stable")
-        else:
-            frame = frame.sort_values(["RunId", "Step"], kind="stable")
-        head = ["RunId", "iteration", "Step", *params]
-        frame = frame[head + [c for c in frame.columns if c not in head]]
-        return frame.reset_index(drop=True)
-
-    def to_mesa_rows(self) -> list[dict[str, Any]]:
+    def to_mesa_rows(
+        self, seed_key: str | bool | None = True, seeds_shown: bool = True
+    ) -> list[dict[str, Any]]:
         """The list of dicts ``mesa.batch_run`` returns, row for row.
 
-        Steps without agent records give one row without agent keys, as in Mesa.
+        Keys: RunId, iteration, Step, the parameters (and the seed keyword),
+        the model reporters (a reporter named like a parameter wins, as in
+        Mesa), and for collectors with agent reporters AgentID and the agent
+        reporters. Steps without agent records give one row without agent
+        keys. Values are the values themselves (from a ``batch_run`` result,
+        exactly the ones the model reported).
+
+        Args:
+            seed_key: the key the run's seed is shown under: True for the
+                keyword the model was seeded through, None for no key.
+            seeds_shown: False shows ``None`` under ``seed_key`` (what
+                ``mesa.batch_run`` 3.5 shows when it was given no seeds).
         """
-        frame = self.to_mesa_frame()
-        rows = frame.to_dict("records")
-        if "AgentID" not in frame.columns:
-            return rows
-        agent_cols = list(frame.columns[frame.columns.get_loc("AgentID") :])
-        missing = frame["AgentID"].isna().to_numpy()
-        for row, absent in zip(rows, missing, strict=True):
-            if absent:
-                for col in agent_cols:
-                    del row[col]
-            elif isinstance(row["AgentID"], float):
-                row["AgentID"] = int(row["AgentID"])
+        if seed_key is True:
+            seed_key = self._seed_column
+        runs = self.runs[self.runs["status"] == OK]
+        head: dict[int, dict[str, Any]] = {}
+        for run_id, iteration, seed in zip(
+            runs["RunId"].tolist(),
+            runs["iteration"].tolist(),
+            runs["seed"].tolist(),
+            strict=True,
+        ):
+            params = self.run_kwargs.get(run_id)
+            if params is None:
+                params = {
+                    n: _native(runs.loc[runs["RunId"] == run_id, n].iloc[0])
+                    for n in self.parameter_names
+                }
+            row = {"RunId": run_id, "iteration": iteration, "Step": None, **params}
+            if seed_key is not None:
+                row[seed_key] = seed if seeds_shown else None
+            head[run_id] = row
+        model = self.model
+        reporters = [r for r in self.model_reporters if r != "Time"]
+        values = {r: model[r].to_numpy().tolist() for r in reporters}
+        with_time = "Time" in model.columns or mesa_adapter.HAS_MODEL_TIME
+        steps = (model["Time"] if "Time" in model.columns else model["Step"]).tolist()
+        agents = self.agents
+        agent_names = [c for c in agents.columns if c not in ("RunId", "Step")]
+        agent_values = {c: agents[c].to_numpy().tolist() for c in agent_names}
+        spans = _spans(agents["RunId"].tolist(), agents["Step"].tolist())
+        typed = _typed_rows(self.agenttypes) if mesa_adapter.BATCH_RUN_TAKES_RNG else {}
+        rows: list[dict[str, Any]] = []
+        for i, (run_id, step) in enumerate(
+            zip(model["RunId"].tolist(), model["Step"].tolist(), strict=True)
+        ):
+            if run_id not in head:
+                continue
+            row = dict(head[run_id])
+            row["Step"] = float(steps[i]) if with_time else step
+            row.update((r, values[r][i]) for r in reporters)
+            start, stop = spans.get((run_id, step), (0, 0))
+            extra = typed.get((run_id, step), [])
+            if start == stop and not extra:
+                rows.append(row)
+            for j in range(start, stop):
+                rows.append(row | {c: agent_values[c][j] for c in agent_names})
+            rows.extend(row | values for values in extra)
         return rows
+
+    def to_mesa_frame(self) -> pd.DataFrame:
+        """The rows of :meth:`to_mesa_rows` (finished runs only) as a DataFrame."""
+        return pd.DataFrame(self.to_mesa_rows())
 
     # -- reproduction ---------------------------------------------------------
     def _run_row(self, run_id: int) -> pd.Series:
@@ -237,7 +258,7 @@ class SweepResult:
         head = (
             f"{meta.get('model', 'Model')} sweep: {len(self.runs)} runs ("
             + ", ".join(parts)
-            + f") in {meta.get('wall_time', 0.0):.2f} s on {meta.get('executor')}"
+            + f") in {meta.get('wall_time', 0.0):.2f} s {_where(meta)}"
         )
         if self.interrupted:
             head += " -- INTERRUPTED"
@@ -300,6 +321,53 @@ def describe_outcome(result: SweepResult, name: str = "results") -> list[str]:
             f"{first['error']} -- see {name}.failures for their tracebacks."
         )
     return lines
+
+
+def _where(meta: dict[str, Any]) -> str:
+    """``in this process``, ``on 2 worker processes``, ``on Dask (4 workers)``."""
+    executor, workers = meta.get("executor"), meta.get("workers", 1)
+    if executor == "in-process":
+        return "in this process"
+    if executor == "store":
+        return "(loaded from the store)"
+    if executor == "processes":
+        return f"on {workers} worker process{'es' if workers != 1 else ''}"
+    name = "Dask" if executor == "dask" else executor
+    return f"on {name} ({workers} worker{'s' if workers != 1 else ''})"
+
+
+def _typed_rows(agenttypes: pd.DataFrame) -> dict[tuple[int, int], list[dict]]:
+    """Mesa 3.4+'s rows of ``agenttype_reporters``: per (RunId, Step), one dict
+    per agent with its AgentID and its type's reporters, type by type."""
+    if agenttypes.empty:
+        return {}
+    rows: dict[tuple[int, int], list[dict]] = {}
+    reporters = [
+        c
+        for c in agenttypes.columns
+        if c not in ("RunId", "Step", "AgentID", "AgentType")
+    ]
+    for _, frame in agenttypes.groupby("AgentType", sort=False):
+        own = [c for c in reporters if frame[c].notna().any()]
+        keys = zip(frame["RunId"].tolist(), frame["Step"].tolist(), strict=True)
+        values = frame[["AgentID", *own]].to_dict("records")
+        for key, value in zip(keys, values, strict=True):
+            rows.setdefault(key, []).append(value)
+    return rows
+
+
+def _spans(run_ids: list[int], steps: list[int]) -> dict[tuple[int, int], tuple]:
+    """``{(RunId, Step): (first row, row after the last)}`` of a sorted table."""
+    spans: dict[tuple[int, int], tuple[int, int]] = {}
+    start = 0
+    for i in range(1, len(run_ids) + 1):
+        if i == len(run_ids) or (run_ids[i], steps[i]) != (
+            run_ids[start],
+            steps[start],
+        ):
+            spans[(run_ids[start], steps[start])] = (start, i)
+            start = i
+    return spans
 
 
 def _native(value: Any) -> Any:

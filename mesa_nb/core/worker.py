@@ -24,6 +24,11 @@ from .records import BatchOutcome, RunRecord, RunSpec, Status, StopToken
 from .seeding import sampling_rng
 
 
+def preload() -> None:
+    """Run in each new worker process: importing this module loaded Mesa and
+    the worker side already, so a sweep's first task starts at once."""
+
+
 def draw_samplers(spec: RunSpec) -> dict[str, Any]:
     """Draw every callable parameter of ``spec`` from the run's own RNG."""
     samplers = {n: v for n, v in spec.params.items() if isinstance(v, Sampler)}
@@ -73,9 +78,14 @@ def run_one(
     data: RunData | None = None
     try:
         model, record.drawn = build_model(spec, settings)
+        record.seeded = mesa_adapter.model_seeded_with(model, spec.seed)
         driven = drive(model, settings.max_steps, stop, settings.until)
         data = read_collector(
-            model, driven, settings.data_collection_period, settings.until
+            model,
+            driven,
+            settings.data_collection_period,
+            settings.until,
+            settings.mesa_records,
         )
     except Exception as exc:
         record.status = Status.FAILED
@@ -91,29 +101,36 @@ def run_one(
 
 
 def _add_columns(
-    builders: dict[str, ChunkBuilder], table: str, run_id: int, columns: dict
+    builders: dict[str, ChunkBuilder],
+    table: str,
+    run_id: int,
+    columns: dict,
+    exact: bool,
 ) -> None:
     rows = len(next(iter(columns.values()))) if columns else 0
     run_ids = np.full(rows, run_id, dtype=np.int64)
-    builders.setdefault(table, ChunkBuilder()).add({"RunId": run_ids, **columns}, rows)
+    builder = builders.setdefault(table, ChunkBuilder(exact))
+    builder.add({"RunId": run_ids, **columns}, rows)
 
 
 class _BatchBuilder:
     """The data of a batch's runs, per table, joined once the batch ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, exact: bool = False) -> None:
+        self.exact = exact
         self.frames: dict[str, ChunkBuilder] = {}
         self.tables: dict[str, ChunkBuilder] = {}
         self.datasets: dict[str, ChunkBuilder] = {}
         self.last_run: int | None = None
 
     def add(self, run_id: int, data: RunData) -> None:
-        for table, columns in data.frames().items():
-            _add_columns(self.frames, table, run_id, columns)
-        for name, columns in data.tables.items():
-            _add_columns(self.tables, name, run_id, columns)
-        for name, columns in data.datasets.items():
-            _add_columns(self.datasets, name, run_id, columns)
+        for group, named in (
+            (self.frames, data.frames()),
+            (self.tables, data.tables),
+            (self.datasets, data.datasets),
+        ):
+            for name, columns in named.items():
+                _add_columns(group, name, run_id, columns, self.exact)
         self.last_run = run_id
 
     def drop_unfinished(self, finished: set[int]) -> None:
@@ -152,7 +169,7 @@ def run_batch(
     finished so far are kept and the outcome is flagged ``interrupted``.
     """
     records: list[RunRecord] = []
-    data = _BatchBuilder()
+    data = _BatchBuilder(settings.exact_values)
     interrupted = False
     try:
         for spec in specs:

@@ -8,6 +8,7 @@ IPython setting.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pandas as pd
@@ -15,11 +16,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import Bool, Int, Unicode
+from traitlets import Bool, Int, Unicode, observe
 from traitlets.config import Configurable
 
 from ..api import plan, run_plan
 from ..api.progress import progress_bar
+from ..backends import start_workers
 from ..core.errors import MesaNbError
 from ..core.parameters import Sampler
 from ..core.plan import SweepPlan
@@ -55,6 +57,19 @@ class BatchRun(Magics, Configurable):
     def __init__(self, shell: Any) -> None:
         Configurable.__init__(self, config=shell.config)
         Magics.__init__(self, shell=shell)  # registers self in shell.configurables
+        self._start_workers(self.processes)
+
+    @observe("processes")
+    def _processes_changed(self, change: Any) -> None:
+        self._start_workers(change["new"])
+
+    @staticmethod
+    def _start_workers(processes: int | None) -> None:
+        """With ``BatchRun.processes`` above 1, workers start now, in the
+        background: the first sweep does not wait for them to import Mesa."""
+        if processes is None or processes > 1:
+            with contextlib.suppress(MesaNbError):  # a bad value is told at run
+                start_workers(processes)
 
     def _definition(self, args: Any) -> dict[str, Any]:
         """What the sweep is: the options that :func:`mesa_nb.api.plan` takes."""
@@ -184,6 +199,8 @@ class BatchRun(Magics, Configurable):
         if not output.isidentifier():
             raise UsageError(f"--out must be a Python name, not {output!r}.")
         execution = self._execution(args)
+        if execution["executor"] is None:
+            self._start_workers(execution["processes"])
         try:
             parameters = parse_parameter_cell(cell, namespace)
             the_plan = plan(model_cls, parameters, **self._definition(args))

@@ -121,6 +121,7 @@ class RunStore:
                 "error": pd.array([r.error for r in records], dtype=object),
                 "traceback": pd.array([r.traceback for r in records], dtype=object),
                 "drawn": [json.dumps(r.drawn, default=json_default) for r in records],
+                "seeded": pd.array([r.seeded for r in records], dtype="boolean"),
                 "part": part,
             }
         )
@@ -152,6 +153,7 @@ class RunStore:
                     json.loads(row["drawn"]),
                     row["error"],
                     row["traceback"],
+                    _bool_or_none(row.get("seeded")),
                 )
                 part_of[run_id] = row["part"]
         frames = {t: self._read_table(self.path / t, part_of) for t in DATA_TABLES}
@@ -174,3 +176,7 @@ class RunStore:
             if keep.any():
                 chunks.append(frame_to_chunk(frame[keep].reset_index(drop=True)))
         return chunks
+
+
+def _bool_or_none(value: Any) -> bool | None:
+    return None if value is None or pd.isna(value) else bool(value)
