@@ -19,7 +19,7 @@ SEED0 = 1000
 class Variant:
     """One way of running a sweep: a tool and a number of processes."""
 
-    tool: str  # "plain", "mesa", "nb", "nb-warm" or "first-run"
+    tool: str  # "plain", "mesa", "nb", "nb-warm", "nb-loaded" or "first-run"
     processes: int
 
     @property
@@ -30,6 +30,7 @@ class Variant:
             "mesa": "mesa.batch_run",
             "nb": "mesa_nb.sweep",
             "nb-warm": "mesa_nb.sweep, warm workers,",
+            "nb-loaded": "mesa_nb.sweep, workers started at load,",
             "first-run": "mesa_nb.sweep (2nd sweep)",
         }
         return f"{names[self.tool]} x{self.processes}"
@@ -40,9 +41,11 @@ MESA_1, MESA_2 = Variant("mesa", 1), Variant("mesa", 2)
 NB_1, NB_2 = Variant("nb", 1), Variant("nb", 2)
 #: A notebook's second and later sweeps: the workers are already running.
 NB_2_WARM = Variant("nb-warm", 2)
+#: A notebook's first sweep: ``%load_ext`` started the workers a moment before.
+NB_2_LOADED = Variant("nb-loaded", 2)
 FIRST_RUN = Variant("first-run", 2)
 #: Every tool on a regular sweep, the plain loop (the reference) first.
-ALL_TOOLS = (PLAIN, MESA_1, MESA_2, NB_1, NB_2, NB_2_WARM)
+ALL_TOOLS = (PLAIN, MESA_1, MESA_2, NB_1, NB_2, NB_2_WARM, NB_2_LOADED)
 #: ``--quick`` runs the 2-process tools (a pool start-up each, ~1-3 s of CPU
 #: per worker) on sweeps 5 and 6 only (and 7), to stay well under a minute.
 SERIAL_TOOLS = (PLAIN, MESA_1, NB_1)

@@ -322,6 +322,22 @@ def measure_nb_warm(case: Case, processes: int) -> Measurement:
     return measure_nb(case, processes)
 
 
+#: The seconds between ``%load_ext mesa_nb`` and the first sweep in a notebook
+#: (the next cell being run): short, to be on the safe side.
+LOAD_TO_FIRST_SWEEP = 2.0
+
+
+def measure_nb_loaded(case: Case, processes: int) -> Measurement:
+    """(c) A notebook's first sweep: ``%load_ext`` (with ``BatchRun.processes``
+    above 1) started the workers, and the sweep cell runs shortly after."""
+    from mesa_nb.backends import start_workers
+
+    model_class(case)
+    start_workers(processes)
+    time.sleep(LOAD_TO_FIRST_SWEEP)
+    return measure_nb(case, processes)
+
+
 def measure_first_run(case: Case, processes: int) -> Measurement:
     """7. Run ``case`` twice in one interpreter; time the second one's first run.
 
@@ -365,6 +381,7 @@ MEASURES: dict[str, Callable[[Case, int], Measurement]] = {
     "mesa": measure_mesa,
     "nb": measure_nb,
     "nb-warm": measure_nb_warm,
+    "nb-loaded": measure_nb_loaded,
     "first-run": measure_first_run,
 }
 

@@ -14,7 +14,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .cases import FIRST_RUN, NB_1, NB_2, NB_2_WARM, PLAIN, Case, Variant
+from .cases import (
+    FIRST_RUN,
+    NB_1,
+    NB_2,
+    NB_2_LOADED,
+    NB_2_WARM,
+    PLAIN,
+    Case,
+    Variant,
+)
 
 MiB = 1024 * 1024
 
@@ -175,7 +184,11 @@ def evaluate_targets(summaries: dict[tuple[int, Variant], Summary]) -> list[Targ
         targets.append(
             Target(case, name, ratio(nb, plain), 1.03, cpu=cpu_ratio(nb, plain))
         )
-    for variant, label in ((NB_2_WARM, "warm workers"), (NB_2, "cold start")):
+    for variant, label in (
+        (NB_2_WARM, "warm workers"),
+        (NB_2_LOADED, "first sweep after %load_ext"),
+        (NB_2, "cold start"),
+    ):
         for case in (1, 2, 3, 4):
             nb, plain = get(case, variant), get(case, PLAIN)
             bound = cpu_parallel_ratio(nb, plain)

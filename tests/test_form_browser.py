@@ -50,6 +50,23 @@ CELLS = [
     "from mesa_nb.examples import BoltzmannWealth",
     "%batchrun_form BoltzmannWealth",
 ]
+LIVE_NOTEBOOK = "live.ipynb"
+LIVE_CELLS = [
+    "%load_ext mesa_nb",
+    "import time, mesa\n\n"
+    "class Slow(mesa.Model):\n"
+    "    def __init__(self, k=1, rng=None):\n"
+    "        super().__init__(rng=rng)\n"
+    "        self.k = k\n"
+    "        self.datacollector = mesa.DataCollector(model_reporters={\n"
+    "            'Level': lambda m: m.k * m.steps + 5 * m.random.random()})\n"
+    "        self.datacollector.collect(self)\n\n"
+    "    def step(self):\n"
+    "        time.sleep(0.15)\n"
+    "        self.datacollector.collect(self)",
+    "%%batchrun Slow --background -p 2 -i 6 -s 20 -c 1 --seed 1\nk = [1, 2]",
+    "results.live('Level', by='k')",
+]
 SECONDS = 1000  # Playwright timeouts are in milliseconds
 TIMEOUT = 60 * SECONDS
 
@@ -69,14 +86,15 @@ def free_port() -> int:
 
 
 def write_notebook(root: Path) -> None:
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nbformat.write(notebook, root / NOTEBOOK)
+    for name, cells in ((NOTEBOOK, CELLS), (LIVE_NOTEBOOK, LIVE_CELLS)):
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+        notebook.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3 (ipykernel)",
+            "language": "python",
+        }
+        nbformat.write(notebook, root / name)
 
 
 def isolated_jupyter_dirs(base: Path) -> dict[str, str]:
@@ -280,3 +298,25 @@ def test_form_runs_a_sweep_in_jupyterlab(page: Page, jupyter_lab: str) -> None:
     form.scroll_into_view_if_needed()
     page.screenshot(path=ARTIFACTS / "form-after-run.png", full_page=True)
     form.screenshot(path=ARTIFACTS / "form.png")
+
+
+def test_a_live_plot_redraws_while_a_background_sweep_runs(
+    page: Page, jupyter_lab: str
+) -> None:
+    url = jupyter_lab.replace(NOTEBOOK, LIVE_NOTEBOOK)
+    page.goto(url)
+    wait_for_idle_kernel(page)
+    run_all_cells(page)
+    plot = page.locator(".mesa-nb-live-plot img")
+    expect(plot).to_be_visible(timeout=120 * SECONDS)
+    bar = page.locator(".widget-html-content", has_text=re.compile(r"\d+/12"))
+    expect(bar.first).to_be_visible(timeout=60 * SECONDS)
+    # mid-sweep: the background cell returned, runs are still going
+    first_image = plot.get_attribute("src")
+    assert "12/12" not in bar.first.inner_text()
+    page.locator(".mesa-nb-live-plot").scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / "live-plot-mid-sweep.png", full_page=False)
+    expect(page.locator(".widget-html-content", has_text="12/12").first).to_be_visible(
+        timeout=180 * SECONDS
+    )
+    expect(plot).not_to_have_attribute("src", first_image, timeout=30 * SECONDS)

@@ -10,23 +10,26 @@ plan once, show or check the plan, and hand that same plan to
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import threading
-import time
+from collections.abc import Callable
 from typing import Any
 
-from ..backends import resolve_backend, start_workers
+from ..backends import resolve_backend
 from ..core import mesa_adapter
 from ..core.dispatch import run_inline, run_pool
 from ..core.errors import ModelClassError, StoreError
 from ..core.gather import Gatherer
+from ..core.interrupts import deferred
 from ..core.meta import versions
 from ..core.plan import SweepPlan, plan_sweep, resolve_processes
 from ..core.records import ProgressCallback, Status
 from ..core.result import SweepResult
-from ..core.worker import build_model
+from ..core.worker import build_model, collects_data, no_collector_error
 from ..store import RunStore
 from ..store.manifest import plan_from_manifest
+from .live import LiveSweep
 
 __all__ = ["load_store", "plan", "run_plan", "sweep"]
 
@@ -43,6 +46,7 @@ def plan(
     store: str | os.PathLike | None = None,
     scenario: Any = None,
     until: float | None = None,
+    timeout: float | None = None,
 ) -> SweepPlan:
     """Validate a sweep and lay out its runs; nothing runs.
 
@@ -65,21 +69,32 @@ def plan(
         resume_seed=resume_seed,
         scenario=scenario,
         until=until,
+        timeout=timeout,
     )
 
 
 def _probe_collector(plan: SweepPlan) -> None:
-    """Build the first run's model once, to refuse a model without a collector.
+    """Build the first run's model once, to refuse a model that collects no data.
 
-    Other errors are left for the runs to record.
+    A model that creates its DataCollector in its first step (as
+    ``mesa.batch_run`` allows) is stepped once to see it. Other errors are
+    left for the runs to record.
     """
     try:
         model, _ = build_model(plan.runs[0], plan.settings)
+    except Exception:
+        return
+    try:
+        if not collects_data(model) and plan.settings.max_steps > 0:
+            model.step()
+        if not collects_data(model):
+            raise no_collector_error(plan.settings.model_cls, "after __init__")
     except ModelClassError:
         raise
     except Exception:
         return
-    mesa_adapter.release_model(model)
+    finally:
+        mesa_adapter.release_model(model)
 
 
 def store_metadata(plan: SweepPlan) -> dict[str, Any]:
@@ -99,31 +114,42 @@ def run_plan(
     on_progress: ProgressCallback | None = None,
     store: str | os.PathLike | None = None,
     cancel: threading.Event | None = None,
+    retry_failed: bool = False,
+    force: bool = False,
+    on_gatherer: Callable[[Gatherer], None] | None = None,
 ) -> SweepResult:
-    """Run a plan from :func:`plan` (arguments as in :func:`sweep`)."""
+    """Run a plan from :func:`plan` (arguments as in :func:`sweep`).
+
+    ``on_gatherer`` is given the gatherer as soon as it exists (a background
+    sweep reads its snapshots from it).
+    """
     workers = resolve_processes(processes)
     run_store = None
     if store is not None:
         run_store = RunStore(store)
-        run_store.open(plan, store_metadata(plan))
-    _probe_collector(plan)
-    backend = resolve_backend(workers, executor)
-    started, start_wall = time.perf_counter(), dt.datetime.now(dt.UTC)
-    gatherer = Gatherer(plan, on_progress, run_store)
-    runs = gatherer.pending()
-    if not runs:
-        interrupted = False
-    elif backend.inline:
-        interrupted = run_inline(plan, runs, gatherer, cancel)
-    else:
-        interrupted = run_pool(plan, runs, backend, gatherer, cancel)
-    return gatherer.build(
-        executor=backend.name,
-        workers=backend.workers,
-        started=started,
-        start_wall=start_wall,
-        interrupted=interrupted,
-    )
+        run_store.open(plan, store_metadata(plan), force=force)
+    try:
+        _probe_collector(plan)
+        gatherer = Gatherer(plan, on_progress, run_store, retry_failed=retry_failed)
+        if on_gatherer is not None:
+            on_gatherer(gatherer)
+        runs = gatherer.pending()
+        backend = resolve_backend(workers, executor, runs=len(runs))
+        if not runs:
+            interrupted = False
+        elif backend.inline:
+            interrupted = run_inline(plan, runs, gatherer, cancel)
+        else:
+            interrupted = run_pool(plan, runs, backend, gatherer, cancel)
+        with deferred(swallow=True):  # a late Ctrl-C must not lose the result
+            return gatherer.build(
+                executor=backend.name,
+                workers=backend.workers,
+                interrupted=interrupted,
+            )
+    finally:
+        if run_store is not None:
+            run_store.close()
 
 
 def sweep(
@@ -142,7 +168,11 @@ def sweep(
     cancel: threading.Event | None = None,
     scenario: Any = None,
     until: float | None = None,
-) -> SweepResult:
+    timeout: float | None = None,
+    retry_failed: bool = False,
+    force: bool = False,
+    background: bool = False,
+) -> SweepResult | LiveSweep:
     """Run a parameter sweep and return its tidy tables.
 
     Args:
@@ -177,13 +207,24 @@ def sweep(
         until: end each run at this model time (``model.run_until``, run one
             unit of time at a time so stop and progress still work); tables
             then carry ``Time`` next to ``Step``. ``max_steps`` is not used.
+        timeout: seconds a run may take; a longer one is stopped and recorded
+            with status ``timeout`` (and the steps it reached). In worker
+            processes a timer interrupts it, even inside a step; in this
+            process (``processes=1``) and on Dask the limit is checked
+            between steps.
+        retry_failed: when resuming a store, run its failed and crashed runs
+            again (after fixing the model, say) instead of keeping them.
+        force: resume a store even though the model's code changed since
+            it was written (only when the change cannot alter the results).
+        background: return at once a :class:`~mesa_nb.api.live.LiveSweep`
+            that runs the sweep on a thread: ``.wait()`` gives the result,
+            ``.cancel()`` stops it, its tables are a snapshot of the runs
+            finished so far. ``cancel=`` is then its own.
 
     Returns:
         A :class:`~mesa_nb.SweepResult`. An interrupted sweep returns the
         finished runs, flagged ``interrupted``.
     """
-    if executor is None:
-        start_workers(processes)  # they start up while the sweep is planned
     the_plan = plan(
         model_cls,
         parameters,
@@ -195,15 +236,21 @@ def sweep(
         store=store,
         scenario=scenario,
         until=until,
+        timeout=timeout,
     )
-    return run_plan(
+    run = functools.partial(
+        run_plan,
         the_plan,
         processes=processes,
         executor=executor,
         on_progress=on_progress,
         store=store,
-        cancel=cancel,
+        retry_failed=retry_failed,
+        force=force,
     )
+    if background:
+        return LiveSweep(the_plan, run)
+    return run(cancel=cancel)
 
 
 def load_store(path: str | os.PathLike, model_cls: type | None = None) -> SweepResult:
@@ -218,12 +265,7 @@ def load_store(path: str | os.PathLike, model_cls: type | None = None) -> SweepR
     stored_plan = plan_from_manifest(run_store.manifest(), model_cls)
     gatherer = Gatherer(stored_plan, None, run_store)
     result = gatherer.build(
-        executor="store",
-        workers=0,
-        started=time.perf_counter(),
-        start_wall=dt.datetime.now(dt.UTC),
-        interrupted=False,
-        missing_status=Status.PENDING,
+        executor="store", workers=0, interrupted=False, missing_status=Status.PENDING
     )
     result.metadata["wall_time"] = float(result.runs["wall_time"].sum())
     return result

@@ -24,11 +24,20 @@ class TqdmProgress:
         self.bar: Any = None
         self.failed = 0
 
+    def start(self, total: int) -> None:
+        """Show the bar now (a background sweep's first event comes later,
+        from another thread, and must not decide where the bar appears)."""
+        if self.bar is None:
+            self.bar = self.tqdm_cls(total=total, **self.kwargs)
+
     def __call__(self, event: Progress) -> None:
         if self.bar is None:
             self.bar = self.tqdm_cls(
                 total=event.total, initial=event.done, **self.kwargs
             )
+        elif event.record is None and event.done != self.bar.n:
+            self.bar.n = event.done  # runs loaded from a store
+            self.bar.refresh()
         if event.failed != self.failed:
             self.failed = event.failed
             self.bar.set_postfix(failed=event.failed, refresh=event.record is None)

@@ -85,10 +85,13 @@ def _call_pickled(payload: bytes) -> Any:
 
 
 class ExecutorBackend(Backend):
-    """Any ``concurrent.futures.Executor`` given by the user (not shut down).
+    """Any ``concurrent.futures.Executor`` given by the user: never shut down.
 
     Tasks travel as cloudpickle payloads, so notebook-defined classes work even
-    with the standard library's ``ProcessPoolExecutor``.
+    with the standard library's ``ProcessPoolExecutor``. On a stop, the
+    sweep's pending tasks are cancelled; tasks already running finish in the
+    background (a plain Executor cannot stop them), and the executor stays
+    usable for the next sweep.
     """
 
     def __init__(self, executor: cf.Executor, workers: int | None = None) -> None:
@@ -100,18 +103,24 @@ class ExecutorBackend(Backend):
         return self.executor.submit(_call_pickled, cloudpickle.dumps((fn, args)))
 
     def abort(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        """Nothing to do: the dispatcher cancelled this sweep's pending tasks."""
 
 
-def resolve_backend(processes: int, executor: Any = None) -> Backend:
+def resolve_backend(
+    processes: int, executor: Any = None, runs: int | None = None
+) -> Backend:
     """Pick the backend for ``processes`` workers or a given ``executor``.
 
+    ``runs`` (how many runs are to do) caps the number of local workers.
     ``executor`` may be a ``concurrent.futures.Executor``, a Dask
     ``distributed.Client``, a scheduler address (``"tcp://host:8786"``), or
     ``"dask"`` for a local Dask cluster of ``processes`` workers.
     """
     if executor is None:
-        return InProcessBackend() if processes == 1 else LokyBackend(processes)
+        if processes == 1:
+            return InProcessBackend()
+        # never more local workers than runs to do (but workers, for isolation)
+        return LokyBackend(max(1, min(processes, runs or processes)))
     if isinstance(executor, Backend):
         return executor
     if isinstance(executor, cf.Executor):

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.backend import Backend
+from ..core.errors import SweepOptionError
 
 #: How often a running task asks the scheduler whether the sweep was stopped.
 STOP_POLL_SECONDS = 0.5
@@ -134,10 +135,24 @@ def local_client(workers: int) -> Any:
 _clients: dict[str, Any] = {}
 
 
+#: How long to try to reach a scheduler given by its address.
+CONNECT_TIMEOUT = "10s"
+
+
 def connect(address: str) -> Any:
     """A client to the scheduler at ``address``, kept for the next sweep."""
     client = _clients.get(address)
     if client is None or client.status != "running":
-        client = _distributed().Client(address, set_as_default=False)
+        try:
+            client = _distributed().Client(
+                address, set_as_default=False, timeout=CONNECT_TIMEOUT
+            )
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SweepOptionError(
+                f"Cannot reach a Dask scheduler at {address!r} ({type(exc).__name__}: "
+                f"{exc}). Start one (dask scheduler), check the address and port, or "
+                "give 'dask' for a local cluster.",
+                field="client",
+            ) from None
         _clients[address] = client
     return client

@@ -11,6 +11,7 @@ while the run is driven (see :func:`drive`), since Mesa 3.3 does not store it.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ import pandas as pd
 
 from . import mesa_adapter
 from .columns import ChunkBuilder
-from .records import AGENTS, AGENTTYPES, MODEL
+from .records import AGENTS, AGENTTYPES, MODEL, RunTimedOut
 
 COLLECTOR_HINT = (
     "Create one in __init__, e.g. self.datacollector = mesa.DataCollector("
@@ -67,7 +68,11 @@ def _advance(model: Any, until: float | None) -> Any:
 
 
 def drive(
-    model: Any, max_steps: int, stop: Any = None, until: float | None = None
+    model: Any,
+    max_steps: int,
+    stop: Any = None,
+    until: float | None = None,
+    deadline: float | None = None,
 ) -> Driven:
     """Run ``model`` until it stops, has run ``max_steps`` steps or reached ``until``.
 
@@ -75,8 +80,9 @@ def drive(
     when it keeps one); with ``until`` it runs with ``model.run_until`` one
     unit of model time at a time. Between two slices ``model.running`` is
     checked, and ``stop`` (a ``threading.Event``) set from another thread
-    ends the run with ``KeyboardInterrupt``. Returns when each model record
-    was taken.
+    ends the run with ``KeyboardInterrupt``; past ``deadline`` (a
+    ``time.monotonic()`` value) the run ends with the worker's
+    ``RunTimedOut``. Returns when each model record was taken.
     """
     collector = getattr(model, "datacollector", None)
     seen = model_record_count(collector)
@@ -92,7 +98,11 @@ def drive(
     while model.running and more():
         if stop is not None and stop.is_set():
             raise KeyboardInterrupt("sweep stopped")
+        if deadline is not None and time.monotonic() > deadline:
+            raise RunTimedOut
         advance()
+        if collector is None:  # a collector made in a step, not in __init__
+            collector = getattr(model, "datacollector", None)
         count = model_record_count(collector)
         if count != seen:
             steps.extend([int(model.steps)] * (count - seen))

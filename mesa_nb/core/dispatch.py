@@ -15,6 +15,7 @@ from collections import deque
 
 from .backend import Backend
 from .gather import Gatherer
+from .interrupts import deferred
 from .plan import SweepPlan
 from .records import RunRecord, RunSpec, Status, StopToken
 from .worker import run_batch
@@ -50,9 +51,14 @@ def run_inline(
     gatherer: Gatherer,
     cancel: StopToken | None = None,
 ) -> bool:
-    """Run ``runs`` in this process; True if the sweep was interrupted."""
+    """Run ``runs`` in this process; True if the sweep was interrupted.
+
+    Progress is reported run by run; each batch is put away whole (see
+    :meth:`Gatherer.add_batch`), also when an interrupt ends it.
+    """
     sizer = BatchSizer(workers=1)
     position = 0
+    outcome = None
     try:
         while position < len(runs):
             size = sizer.size(len(runs) - position) if sizer.count else 1
@@ -61,13 +67,22 @@ def run_inline(
             if cancel is not None and cancel.is_set():
                 return True
             outcome = run_batch(
-                plan.settings, batch, on_run=gatherer.add_record, stop=cancel
+                plan.settings,
+                batch,
+                on_run=gatherer.preview,
+                stop=cancel,
+                on_start=gatherer.starting,
             )
-            gatherer.add_frames(outcome)
+            gatherer.add_batch(outcome)
+            gatherer.done_running()
             sizer.observe(outcome.records)
             if outcome.interrupted:
                 return True
     except KeyboardInterrupt:
+        with deferred(swallow=True):
+            if outcome is not None:
+                gatherer.add_batch(outcome)  # once only, if it was not in yet
+            gatherer.done_running()
         return True
     return False
 
@@ -128,9 +143,8 @@ def run_pool(
                 raise KeyboardInterrupt("sweep stopped")
             done, _ = cf.wait(in_flight, timeout=0.2, return_when=cf.FIRST_COMPLETED)
             for future in done:
-                batch = in_flight.pop(future)
+                batch = in_flight[future]
                 isolated = future in alone
-                alone.discard(future)
                 try:
                     outcome = future.result()
                 except Exception as exc:
@@ -141,16 +155,23 @@ def run_pool(
                         gatherer.add_failure(_crash_record(batch[0], exc, crashed))
                     else:
                         suspects.extend(batch)
-                    continue
-                gatherer.add_batch(outcome)
-                sizer.observe(outcome.records)
+                else:
+                    gatherer.add_batch(outcome)
+                    sizer.observe(outcome.records)
+                del in_flight[future]  # only once it is put away
+                alone.discard(future)
     except KeyboardInterrupt:
-        for future in in_flight:
-            future.cancel()
-        backend.abort()
-        # Tasks that finished while we were stopping are still kept.
-        for future, _batch in in_flight.items():
-            if future.done() and not future.cancelled() and future.exception() is None:
-                gatherer.add_batch(future.result())
+        with deferred(swallow=True):  # a second Ctrl-C must not lose these
+            for future in in_flight:
+                future.cancel()
+            backend.abort()
+            # Tasks that finished while we were stopping are still kept.
+            for future in in_flight:
+                if (
+                    future.done()
+                    and not future.cancelled()
+                    and future.exception() is None
+                ):
+                    gatherer.add_batch(future.result())
         return True
     return False

@@ -7,6 +7,7 @@ built once, sorted by RunId, so it never depends on that order.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 import warnings
 from typing import Any, Protocol
@@ -14,11 +15,13 @@ from typing import Any, Protocol
 import pandas as pd
 
 from .columns import chunks_to_frame
+from .interrupts import deferred
 from .meta import versions
 from .parameters import PerRun
 from .plan import SweepPlan
 from .records import (
     DATA_TABLES,
+    FAILED_STATUSES,
     TABLE_KEYS,
     BatchOutcome,
     Chunk,
@@ -50,6 +53,15 @@ class RunSink(Protocol):
         """Store records of runs that have no data."""
         ...
 
+    def mark_running(self, run_id: int | None) -> None:
+        """Note the run starting in this process (None: none)."""
+        ...
+
+    def died_running(self) -> tuple[int, int] | None:
+        """The run noted as running when an earlier sweep's process died, and
+        how often that happened at that run."""
+        ...
+
 
 class Gatherer:
     """Collects records and frames as they arrive and builds the result."""
@@ -59,6 +71,7 @@ class Gatherer:
         plan: SweepPlan,
         on_progress: ProgressCallback | None,
         store: RunSink | None = None,
+        retry_failed: bool = False,
     ) -> None:
         self.plan = plan
         self.on_progress = on_progress
@@ -70,13 +83,40 @@ class Gatherer:
         self.failed = 0
         self.resumed = 0
         self.warned_unseeded = False
+        self.previewed: dict[int, RunRecord] = {}
+        self.store_error: str | None = None
+        self.store_path = str(store.path) if store is not None else None
+        self.retry_failed = retry_failed
+        self.lock = threading.RLock()  # snapshots read while batches arrive
+        self.started = time.perf_counter()
+        self.start_wall = dt.datetime.now(dt.UTC)
         if store is not None:
             self._preload(store)
         if on_progress is not None:
             on_progress(Progress(len(plan.runs), len(self.records), self.failed))
 
     def _preload(self, store: RunSink) -> None:
+        """Take the runs stored earlier (not failed ones with ``retry_failed``).
+
+        A run an earlier sweep was running in its own process when that
+        process died is recorded as crashed (it would kill this one too).
+        """
         records, frames, tables, datasets = store.read()
+        died = store.died_running()
+        if died is not None and died[0] not in {r.run_id for r in records}:
+            run_id, deaths = died
+            if deaths >= 2:  # killed its process twice: it is the run's doing
+                crash = RunRecord(
+                    run_id,
+                    Status.CRASHED,
+                    error="the process died twice while this run ran in it "
+                    "(processes=1): run with processes=2 or more to isolate "
+                    "crashes, or retry_failed=True to run it again",
+                )
+                store.write_records([crash])
+                records.append(crash)
+        if self.retry_failed:
+            records = [r for r in records if r.status not in FAILED_STATUSES]
         for record in records:
             self.records[record.run_id] = record
             self.failed += record.status != Status.OK
@@ -92,8 +132,7 @@ class Gatherer:
         """The runs of the plan that have not finished yet."""
         return [r for r in self.plan.runs if r.run_id not in self.records]
 
-    def add_record(self, record: RunRecord) -> None:
-        self.records[record.run_id] = record
+    def _warn_if_unseeded(self, record: RunRecord) -> None:
         if record.seeded is False and not self.warned_unseeded:
             self.warned_unseeded = True
             name = self.plan.settings.model_cls.__name__
@@ -106,33 +145,88 @@ class Gatherer:
                 UserWarning,
                 stacklevel=2,
             )
+
+    def _report(self, record: RunRecord, later: int = 0) -> None:
+        """Report ``record`` (``later``: records of its batch reported after it)."""
+        if self.on_progress is not None:
+            done = len(self.records) + len(self.previewed) - later
+            self.on_progress(Progress(len(self.plan.runs), done, self.failed, record))
+
+    def starting(self, spec: RunSpec) -> None:
+        """A run is about to start in this process: note it in the store."""
+        if self.store is not None:
+            self._store("mark_running", spec.run_id)
+
+    def done_running(self) -> None:
+        """No run of this process is running any more."""
+        if self.store is not None:
+            self._store("mark_running", None)
+
+    def preview(self, record: RunRecord) -> None:
+        """A run finished in this process; its batch is put away later.
+
+        Reports progress now, so an in-process sweep's bar moves run by run.
+        """
+        self.previewed[record.run_id] = record
         if record.status != Status.OK:
             self.failed += 1
-        if self.on_progress is not None:
-            self.on_progress(
-                Progress(len(self.plan.runs), len(self.records), self.failed, record)
-            )
+        self._report(record)
 
-    def add_frames(self, outcome: BatchOutcome) -> None:
-        if self.store is not None:
-            self.store.write(outcome)
-        for table, chunk in outcome.frames.items():
-            self.frames[table].append(chunk)
-        for name, chunk in outcome.tables.items():
-            self.tables.setdefault(name, []).append(chunk)
-        for name, chunk in outcome.datasets.items():
-            self.datasets.setdefault(name, []).append(chunk)
+    def _store(self, method: str, *args: Any) -> None:
+        """Write to the store; on failure, go on in memory and say so once."""
+        if self.store is None:
+            return
+        try:
+            getattr(self.store, method)(*args)
+        except Exception as exc:
+            self.store_error = f"{type(exc).__name__}: {exc}"
+            warnings.warn(
+                f"Writing to the store {self.store.path} failed ({self.store_error}); "
+                "the sweep goes on and keeps its results in memory only. Save "
+                "them from the result, or fix the store and run the sweep again.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.store = None
 
     def add_batch(self, outcome: BatchOutcome) -> None:
-        self.add_frames(outcome)
-        for record in outcome.records:
-            self.add_record(record)
+        """Put a finished batch away: store (data, then records), tables, records.
+
+        Ctrl-C is held meanwhile, so no run is ever counted without its data;
+        a batch added twice (after an interrupt) is added once.
+        """
+        if outcome.records and all(r.run_id in self.records for r in outcome.records):
+            return
+        with deferred(), self.lock:
+            self._store("write", outcome)
+            for table, chunk in outcome.frames.items():
+                self.frames[table].append(chunk)
+            for name, chunk in outcome.tables.items():
+                self.tables.setdefault(name, []).append(chunk)
+            for name, chunk in outcome.datasets.items():
+                self.datasets.setdefault(name, []).append(chunk)
+            fresh = self._register(outcome.records)
+        for i, record in enumerate(fresh):
+            self._report(record, later=len(fresh) - 1 - i)
+
+    def _register(self, records: list[RunRecord]) -> list[RunRecord]:
+        """Count ``records`` as finished; return those not reported yet."""
+        fresh = []
+        for record in records:
+            self.records[record.run_id] = record
+            if self.previewed.pop(record.run_id, None) is None:
+                self.failed += record.status != Status.OK
+                fresh.append(record)
+            self._warn_if_unseeded(record)
+        return fresh
 
     def add_failure(self, record: RunRecord) -> None:
         """A run that failed outside ``run_one`` (e.g. its worker died)."""
-        if self.store is not None:
-            self.store.write_records([record])
-        self.add_record(record)
+        with deferred(), self.lock:
+            self._store("write_records", [record])
+            fresh = self._register([record])
+        for each in fresh:
+            self._report(each)
 
     # -- the result -----------------------------------------------------------
     def _runs_table(
@@ -170,17 +264,43 @@ class Gatherer:
         runs["steps"] = runs["steps"].astype("Int64")
         return runs, kwargs
 
+    def snapshot(self) -> SweepResult:
+        """The runs finished so far as a result (the chunks are not consumed)."""
+        with self.lock:
+            frames = {t: [dict(c) for c in cs] for t, cs in self.frames.items()}
+            tables = {n: [dict(c) for c in cs] for n, cs in self.tables.items()}
+            datasets = {n: [dict(c) for c in cs] for n, cs in self.datasets.items()}
+            records = dict(self.records)
+        view = Gatherer.__new__(Gatherer)
+        view.__dict__.update(self.__dict__)
+        view.frames, view.tables, view.datasets, view.records = (
+            frames,
+            tables,
+            datasets,
+            records,
+        )
+        return view.build(
+            executor="running",
+            workers=0,
+            interrupted=False,
+            missing_status=Status.PENDING,
+        )
+
     def build(
         self,
         *,
         executor: str,
         workers: int,
-        started: float,
-        start_wall: dt.datetime,
         interrupted: bool,
         missing_status: Status = Status.CANCELLED,
     ) -> SweepResult:
         """The :class:`SweepResult` of everything gathered (consumes the chunks)."""
+        with self.lock:
+            return self._build(executor, workers, interrupted, missing_status)
+
+    def _build(
+        self, executor: str, workers: int, interrupted: bool, missing_status: Status
+    ) -> SweepResult:
         plan = self.plan
         runs, kwargs = self._runs_table(missing_status)
         model = chunks_to_frame(self.frames["model"], TABLE_KEYS["model"])
@@ -204,11 +324,12 @@ class Gatherer:
             **plan.describe(),
             "executor": executor,
             "workers": workers,
-            "store": str(self.store.path) if self.store is not None else None,
+            "store": self.store_path,
+            "store_error": self.store_error,
             "resumed_runs": self.resumed,
-            "started_at": start_wall.isoformat(),
+            "started_at": self.start_wall.isoformat(),
             "finished_at": dt.datetime.now(dt.UTC).isoformat(),
-            "wall_time": time.perf_counter() - started,
+            "wall_time": time.perf_counter() - self.started,
             "interrupted": interrupted,
             "versions": versions(),
         }

@@ -14,7 +14,9 @@ A definition is one of:
 from __future__ import annotations
 
 import inspect
+import io
 import itertools
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,15 +68,76 @@ class Sampler:
 
 @dataclass(frozen=True)
 class ParameterSpace:
-    """The expanded definition: parameter names and one dict per point."""
+    """The expanded definition: parameter names and one dict per point.
+
+    ``points`` is a sequence: for a full-factorial grid a :class:`Grid`, which
+    makes each point when asked for it, so a grid of any size is counted and
+    checked without being laid out.
+    """
 
     names: tuple[str, ...]
-    points: tuple[dict[str, Any], ...]
+    points: Sequence[dict[str, Any]]
     swept: tuple[str, ...]
     sampled: tuple[str, ...]
 
     def __len__(self) -> int:
         return len(self.points)
+
+    def with_constants(self, constants: dict[str, Any]) -> ParameterSpace:
+        """This space with more parameters, the same in every point."""
+        names = self.names + tuple(n for n in constants if n not in self.names)
+        if isinstance(self.points, Grid):
+            axes = {**self.points.axes, **{n: [v] for n, v in constants.items()}}
+            points: Sequence[dict[str, Any]] = Grid(names, [axes[n] for n in names])
+        else:
+            points = tuple({**point, **constants} for point in self.points)
+        sampled = self.sampled + tuple(
+            n for n, v in constants.items() if isinstance(v, Sampler)
+        )
+        return ParameterSpace(names, points, self.swept, sampled)
+
+
+class Grid(Sequence):
+    """The points of a full-factorial sweep, made one at a time on demand.
+
+    Point ``i`` is the ``i``-th item of ``itertools.product(*axes)`` (the last
+    parameter varies fastest), as a ``{name: value}`` dict.
+    """
+
+    def __init__(self, names: Sequence[str], axes: Sequence[Sequence[Any]]) -> None:
+        self.names = tuple(names)
+        self.axes = dict(zip(self.names, (list(a) for a in axes), strict=True))
+        self._sizes = [len(a) for a in self.axes.values()]
+        self._len = math.prod(self._sizes)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._len))]
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError(f"point {index} of a grid of {self._len}")
+        values = []
+        for size in reversed(self._sizes):
+            index, position = divmod(index, size)
+            values.append(position)
+        values.reverse()
+        return {
+            name: axis[position]
+            for (name, axis), position in zip(self.axes.items(), values, strict=True)
+        }
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for combo in itertools.product(*self.axes.values()):
+            yield dict(zip(self.names, combo, strict=True))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def as_sampler(value: Any) -> Sampler | None:
@@ -114,8 +177,23 @@ def _sweep_values(name: str, spec: Any) -> list[Any] | None:
                 "the run order would change between sessions. Pass a list instead.",
                 field=name,
             ) from None
+    elif isinstance(spec, io.IOBase):
+        raise ParameterError(
+            f"Parameter {name!r} is an open file: give the values it holds as a "
+            "list (e.g. f.read().split()), or mesa_nb.Fixed(f) to pass the file "
+            "itself to every run.",
+            field=name,
+        )
     elif isinstance(spec, Iterable):
-        values = list(spec)  # materialises generators exactly once
+        try:
+            values = list(spec)  # materialises generators exactly once
+        except Exception as exc:
+            raise ParameterError(
+                f"Parameter {name!r} could not be read as values to sweep "
+                f"({type(exc).__name__}: {exc}): give a list, or "
+                "mesa_nb.Fixed(value) to hold it constant.",
+                field=name,
+            ) from None
     else:
         return None
     if values is not None and not values:
@@ -153,10 +231,12 @@ def _from_mapping(parameters: Mapping[str, Any]) -> ParameterSpace:
             axes.append([_constant(v) for v in values])
             if len(values) > 1:
                 swept.append(name)
-    points = tuple(
-        dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)
+    sampled = tuple(
+        n
+        for n, axis in zip(names, axes, strict=True)
+        if any(isinstance(v, Sampler) for v in axis)
     )
-    return _space(names, points, tuple(swept))
+    return ParameterSpace(names, Grid(names, axes), tuple(swept), sampled)
 
 
 def points_space(points: Sequence[Mapping[str, Any]], source: str) -> ParameterSpace:

@@ -16,12 +16,15 @@ import numpy as np
 
 from . import mesa_adapter
 from .errors import ModelClassError, ParameterError, SweepOptionError
-from .parameters import ParameterSpace, PerRun, expand_parameters, points_space
+from .parameters import ParameterSpace, PerRun, expand_parameters
 from .records import RunSpec, run_parameters
 from .scenarios import ScenarioSpec, scenario_spec, unpack_scenarios
 from .seeding import derive_seed, fresh_master_seed
 
 SEED_NAMES = ("rng", "seed")
+#: More runs than this in one sweep are refused: their runs table alone would
+#: not fit in memory. A sampling design or several sweeps is the way there.
+MAX_RUNS = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class RunSettings:
     until: float | None = None
     exact_values: bool = False
     mesa_records: bool = False
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,20 +73,40 @@ class Seeding:
         return derive_seed(self.master_seed, run_id)
 
 
+class Runs(Sequence):
+    """The runs of a sweep, made (and seeded) one at a time on demand.
+
+    RunIds are numbered as Mesa numbers them: iteration-major, then the
+    points in order.
+    """
+
+    def __init__(
+        self, points: Sequence[dict[str, Any]], iterations: int, seeding: Seeding
+    ) -> None:
+        self.points, self.iterations, self.seeding = points, iterations, seeding
+
+    def __len__(self) -> int:
+        return len(self.points) * self.iterations
+
+    def __getitem__(self, run_id: Any) -> Any:
+        if isinstance(run_id, slice):
+            return [self[i] for i in range(*run_id.indices(len(self)))]
+        if run_id < 0:
+            run_id += len(self)
+        if not 0 <= run_id < len(self):
+            raise IndexError(f"RunId {run_id} of {len(self)} runs")
+        iteration, position = divmod(run_id, len(self.points))
+        point = self.points[position]
+        return RunSpec(
+            run_id, iteration, point, self.seeding.seed_of(run_id, iteration, point)
+        )
+
+
 def number_runs(
     points: Sequence[dict[str, Any]], iterations: int, seeding: Seeding
-) -> list[RunSpec]:
-    """RunIds as Mesa numbers them: iteration-major, then the points in order."""
-    runs: list[RunSpec] = []
-    for iteration in range(iterations):
-        for point in points:
-            run_id = len(runs)
-            runs.append(
-                RunSpec(
-                    run_id, iteration, point, seeding.seed_of(run_id, iteration, point)
-                )
-            )
-    return runs
+) -> Runs:
+    """The runs of ``iterations`` passes over ``points`` (see :class:`Runs`)."""
+    return Runs(points, iterations, seeding)
 
 
 @dataclass
@@ -99,8 +123,8 @@ class SweepPlan:
     seeding: Seeding
 
     @cached_property
-    def runs(self) -> list[RunSpec]:
-        """Every run, by RunId."""
+    def runs(self) -> Runs:
+        """Every run, by RunId (each made when asked for)."""
         return number_runs(self.space.points, self.iterations, self.seeding)
 
     @property
@@ -135,6 +159,7 @@ class SweepPlan:
             "seed_kwarg": self.settings.seed_kwarg,
             "scenario": self.settings.scenario.name if self.settings.scenario else None,
             "until": self.settings.until,
+            "timeout": self.settings.timeout,
         }
 
 
@@ -145,6 +170,14 @@ def _model_signature(model_cls: type) -> inspect.Signature:
         raise ModelClassError(
             f"Cannot read the parameters of {model_cls.__name__}.__init__: {exc}"
         ) from exc
+
+
+def model_parameter_names(model_cls: type) -> tuple[str, ...]:
+    """The keyword names of the model's ``__init__`` (an empty tuple if unknown)."""
+    try:
+        return tuple(inspect.signature(model_cls).parameters)
+    except (TypeError, ValueError):
+        return ()
 
 
 def check_model_class(model_cls: Any) -> None:
@@ -262,8 +295,7 @@ def _supply_simulators(model_cls: type, space: ParameterSpace) -> ParameterSpace
     }
     if not wanted:
         return space
-    points = [{**point, **wanted} for point in space.points]
-    return points_space(points, "parameters") if points else space
+    return space.with_constants(wanted)
 
 
 def _scenario_route(
@@ -308,10 +340,29 @@ def resolve_processes(number_processes: int | None) -> int:
     return n
 
 
+def check_seed_value(value: Any, name: str) -> Any:
+    """A seed a model can be given: None, a whole number >= 0, or numpy's own
+    seed objects (Generator, SeedSequence, BitGenerator)."""
+    if value is None or isinstance(
+        value, np.random.Generator | np.random.SeedSequence | np.random.BitGenerator
+    ):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise SweepOptionError(
+            f"{name} must hold whole numbers (0 or more) or None, got {value!r}.",
+            field=name,
+        )
+    if value < 0:
+        raise SweepOptionError(
+            f"{name} must be 0 or more (numpy refuses negative seeds), got {value}.",
+            field=name,
+        )
+    return int(value)
+
+
 def _seeds_per_iteration(rng: Any, iterations: int | None) -> list[Any]:
-    values = (
-        list(rng) if isinstance(rng, Iterable) and not isinstance(rng, str) else [rng]
-    )
+    iterable = isinstance(rng, Iterable) and not isinstance(rng, str | bytes)
+    values = [check_seed_value(v, "rng") for v in (rng if iterable else [rng])]
     if not values:
         raise SweepOptionError(
             "rng=[] gives no iterations: pass at least one seed.", field="rng"
@@ -338,6 +389,7 @@ def plan_sweep(
     warn: bool = True,
     scenario: Any = None,
     until: float | None = None,
+    timeout: float | None = None,
 ) -> SweepPlan:
     """Check everything that can be checked before any run starts.
 
@@ -346,6 +398,8 @@ def plan_sweep(
             found from the model (the annotation of its ``scenario``
             parameter, or the scenario a default-built model has).
         until: end each run at this model time (Mesa 3.5 event time).
+        timeout: a run longer than this many seconds is stopped and recorded
+            with status ``timeout``.
         resume_seed: the master seed to use when neither ``seed`` nor ``rng``
             is given (a store's, when resuming); else a fresh one is drawn.
         warn: warn when the model cannot take a seed (off while a form
@@ -379,6 +433,16 @@ def plan_sweep(
 
     if until is not None:
         until = _check_until(until)
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise SweepOptionError(
+                f"timeout must be a number of seconds, got {timeout!r}.",
+                field="timeout",
+            )
+        if not timeout > 0:
+            raise SweepOptionError(
+                f"timeout must be above 0 seconds, got {timeout}.", field="timeout"
+            )
     space = expand_parameters(parameters)
     space = _supply_simulators(model_cls, space)
     space, scenario_used = _scenario_route(model_cls, space, scenario)
@@ -402,10 +466,21 @@ def plan_sweep(
             seeding = Seeding("parameter", parameter=user_seeds)
         elif seed is not None:
             seeding = Seeding("seed", master_seed=_check_int("seed", seed))
+            check_seed_value(seeding.master_seed, "seed")
         else:
             master = fresh_master_seed() if resume_seed is None else resume_seed
             seeding = Seeding("entropy", master_seed=master)
 
+    n_runs = len(space) * iterations
+    if n_runs > MAX_RUNS:
+        axes = getattr(space.points, "axes", {}).values()
+        sizes = " x ".join(str(len(v)) for v in axes if len(v) > 1)
+        raise SweepOptionError(
+            f"This sweep has {n_runs:,} runs ({sizes or len(space)} points x "
+            f"{iterations} iterations), more than {MAX_RUNS:,}: sweep fewer values, "
+            "sample the space (a DataFrame of points), or split it into sweeps.",
+            field="iterations" if len(space) <= MAX_RUNS else None,
+        )
     if warn and seed_kwarg is None and user_seeds is None and scenario_used is None:
         warnings.warn(
             f"{model_cls.__name__}.__init__ takes neither rng nor seed, so its runs "
@@ -415,7 +490,14 @@ def plan_sweep(
             stacklevel=3,
         )
     settings = RunSettings(
-        model_cls, max_steps, period, seed_kwarg, scenario_used, fields, until
+        model_cls,
+        max_steps,
+        period,
+        seed_kwarg,
+        scenario_used,
+        fields,
+        until,
+        timeout=None if timeout is None else float(timeout),
     )
     return SweepPlan(settings, space, iterations, seeding)
 

@@ -37,10 +37,15 @@ class Status(enum.StrEnum):
     CRASHED = "crashed"  # its worker process died
     CANCELLED = "cancelled"  # never ran: the sweep was stopped
     PENDING = "pending"  # not run yet (a store loaded mid-sweep)
+    TIMEOUT = "timeout"  # went past its time limit
 
 
 #: Statuses that count as failures.
-FAILED_STATUSES = (Status.FAILED.value, Status.CRASHED.value)
+FAILED_STATUSES = (Status.FAILED.value, Status.CRASHED.value, Status.TIMEOUT.value)
+
+
+class RunTimedOut(BaseException):
+    """A run went past its time limit (raised inside it, caught by the worker)."""
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,14 @@ def register_extension(name: str, factory: Callable[..., Any]) -> None:
     _EXTENSIONS[name] = factory
 
 
-def _extension(name: str) -> Callable[..., Any]:
+def extension(name: str) -> Callable[..., Any]:
+    """The view registered as ``name`` (see :func:`register_extension`)."""
     try:
         return _EXTENSIONS[name]
     except KeyError:
         raise AttributeError(
-            f"SweepResult.{name} comes from mesa_nb.analysis: import mesa_nb first."
+            f".{name} is added by a higher layer: import mesa_nb (plot, stats) or "
+            "run %load_ext mesa_nb (live)."
         ) from None
 
 
@@ -238,7 +240,7 @@ class SweepResult:
 
         See :class:`mesa_nb.analysis.plots.PlotAccessor`.
         """
-        return _extension("plot")(self)
+        return extension("plot")(self)
 
     def stats(self, reporter: str, by: Any = None, **kwargs: Any) -> pd.DataFrame:
         """Replicate statistics of a model reporter.
@@ -246,7 +248,7 @@ class SweepResult:
         ``by``, ``level`` and ``final`` as in
         :func:`mesa_nb.analysis.stats.replicate_stats`.
         """
-        return _extension("stats")(self, reporter, by, **kwargs)
+        return extension("stats")(self, reporter, by, **kwargs)
 
     # -- display --------------------------------------------------------------
     def summary(self) -> str:

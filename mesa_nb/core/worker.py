@@ -6,10 +6,14 @@ and the next run starts.
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -20,13 +24,69 @@ from .columns import ChunkBuilder
 from .errors import ModelClassError
 from .parameters import Sampler
 from .plan import RunSettings, model_kwargs
-from .records import BatchOutcome, RunRecord, RunSpec, Status, StopToken
+from .records import (
+    BatchOutcome,
+    RunRecord,
+    RunSpec,
+    RunTimedOut,
+    Status,
+    StopToken,
+)
 from .seeding import sampling_rng
+
+#: How often a worker checks that the process that started it is alive.
+PARENT_CHECK_SECONDS = 0.5
+#: True in a local worker process (set as it starts): there a run's time limit
+#: interrupts it with a timer signal, even inside a long step or a sleep.
+IN_WORKER = False
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[float | None]:
+    """Yield the run's deadline (monotonic clock), or None without a limit.
+
+    In a worker process the run is also interrupted when the limit passes
+    (``signal.setitimer``); elsewhere the deadline is checked between steps.
+    """
+    if seconds is None:
+        yield None
+        return
+    deadline = time.monotonic() + seconds
+    main = threading.current_thread() is threading.main_thread()
+    if not (IN_WORKER and main and hasattr(signal, "setitimer")):
+        yield deadline
+        return
+
+    def on_alarm(_signum: int, _frame: Any) -> None:
+        raise RunTimedOut
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield deadline
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def preload() -> None:
-    """Run in each new worker process: importing this module loaded Mesa and
-    the worker side already, so a sweep's first task starts at once."""
+    """Run in each new worker process as it starts.
+
+    Importing this module loaded Mesa and the worker side already, so a
+    sweep's first task starts at once. And the worker exits when the process
+    that started it dies (SIGKILL, SIGTERM, a crashed kernel), instead of
+    idling on as an orphan.
+    """
+    global IN_WORKER
+    IN_WORKER = True
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mesa_nb-parent-watch", daemon=True).start()
 
 
 def draw_samplers(spec: RunSpec) -> dict[str, Any]:
@@ -58,14 +118,21 @@ def build_model(spec: RunSpec, settings: RunSettings) -> tuple[Any, dict[str, An
     drawn = draw_samplers(spec)
     model = settings.model_cls(**model_kwargs(spec, settings, drawn))
     drawn = {name: recordable(value) for name, value in drawn.items()}
-    collector = getattr(model, "datacollector", None)
-    if collector is None and not mesa_adapter.data_recorders(model):
-        mesa_adapter.release_model(model)
-        raise ModelClassError(
-            f"{settings.model_cls.__name__} has no `datacollector` (nor a "
-            "DataRecorder) after __init__. " + COLLECTOR_HINT
-        )
     return model, drawn
+
+
+def collects_data(model: Any) -> bool:
+    """Whether the model has a DataCollector or a DataRecorder (now)."""
+    has_collector = getattr(model, "datacollector", None) is not None
+    return has_collector or bool(mesa_adapter.data_recorders(model))
+
+
+def no_collector_error(model_cls: type, when: str) -> ModelClassError:
+    """The refusal of a model that collects nothing."""
+    return ModelClassError(
+        f"{model_cls.__name__} has no `datacollector` (nor a DataRecorder) "
+        f"{when}. " + COLLECTOR_HINT
+    )
 
 
 def run_one(
@@ -77,9 +144,12 @@ def run_one(
     model = None
     data: RunData | None = None
     try:
-        model, record.drawn = build_model(spec, settings)
-        record.seeded = mesa_adapter.model_seeded_with(model, spec.seed)
-        driven = drive(model, settings.max_steps, stop, settings.until)
+        with time_limit(settings.timeout) as deadline:
+            model, record.drawn = build_model(spec, settings)
+            record.seeded = mesa_adapter.model_seeded_with(model, spec.seed)
+            driven = drive(model, settings.max_steps, stop, settings.until, deadline)
+        if not collects_data(model):
+            raise no_collector_error(settings.model_cls, "after its run")
         data = read_collector(
             model,
             driven,
@@ -87,6 +157,14 @@ def run_one(
             settings.until,
             settings.mesa_records,
         )
+    except RunTimedOut:
+        record.status = Status.TIMEOUT
+        reached = int(model.steps) if model is not None else 0
+        record.error = (
+            f"RunTimedOut: the run went past its time limit of {settings.timeout} s "
+            f"(after {reached} steps)"
+        )
+        data = None
     except Exception as exc:
         record.status = Status.FAILED
         record.error = f"{type(exc).__name__}: {exc}"
@@ -162,6 +240,7 @@ def run_batch(
     specs: Sequence[RunSpec],
     on_run: Callable[[RunRecord], None] | None = None,
     stop: StopToken | None = None,
+    on_start: Callable[[RunSpec], None] | None = None,
 ) -> BatchOutcome:
     """Run ``specs`` one after the other and pack their data per table.
 
@@ -173,6 +252,8 @@ def run_batch(
     interrupted = False
     try:
         for spec in specs:
+            if on_start is not None:
+                on_start(spec)
             record, run_data = run_one(spec, settings, stop)
             if run_data is not None:
                 data.add(spec.run_id, run_data)

@@ -8,7 +8,7 @@ Names starting with ``_`` are helpers, not parameters. No IPython here.
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..core.errors import ParameterError
@@ -38,10 +38,14 @@ def _targets(tree: ast.Module) -> list[str]:
     return names
 
 
-def parse_parameter_cell(cell: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
+def parse_parameter_cell(
+    cell: str, namespace: Mapping[str, Any], parameters: Collection[str] = ()
+) -> dict[str, Any]:
     """Run ``cell`` and return ``{name: value}`` for its top-level assignments.
 
-    ``namespace`` (the notebook's) is readable but never modified.
+    ``namespace`` (the notebook's) is readable but never modified. Names
+    starting with ``_`` are helpers, unless they are among ``parameters``
+    (the model's own names, which may start with ``_``).
     """
     try:
         tree = ast.parse(cell, filename="<%%batchrun cell>")
@@ -62,7 +66,7 @@ def parse_parameter_cell(cell: str, namespace: Mapping[str, Any]) -> dict[str, A
         ) from None
     seen: dict[str, Any] = {}
     for name in names:
-        if not name.startswith("_"):
+        if not name.startswith("_") or name in parameters:
             seen[name] = scope[name]
     return seen
 

@@ -12,11 +12,13 @@ parameter's annotation and default to its kind.
 from __future__ import annotations
 
 import ast
+import builtins
 import enum
 import inspect
 import keyword
 import math
 import secrets
+import shlex
 import types
 import typing
 from collections.abc import Sequence
@@ -135,9 +137,12 @@ def describe(parameter: inspect.Parameter) -> ParamInfo:
 
 
 def python_code(value: Any) -> str:
-    """``value`` as Python source: ``repr``, or ``Color.RED`` for an Enum member."""
+    """``value`` as Python source: ``repr``, or ``Color.RED`` for an Enum member,
+    ``float('inf')`` for an infinite float (``repr`` gives a bare ``inf``)."""
     if isinstance(value, enum.Enum):
         return f"{type(value).__name__}.{value.name}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
     if isinstance(value, list):
         return "[" + ", ".join(python_code(v) for v in value) + "]"
     return repr(value)
@@ -335,9 +340,9 @@ def batchrun_code(model_name: str, parameters: dict[str, Any], opts: RunOptions)
         flags.append(f"--seed {opts.seed}")
     flags.append(f"--out {opts.output}")
     if opts.store:
-        flags.append(f"--store {opts.store}")
+        flags.append(f"--store {shlex.quote(opts.store)}")
     if opts.client:
-        flags.append(f"--client {opts.client}")
+        flags.append(f"--client {shlex.quote(opts.client)}")
     head = f"%%batchrun {model_name} " + " ".join(flags)
     body = [f"{name} = {python_code(value)}" for name, value in parameters.items()]
     return "\n".join([head, *body])
@@ -513,7 +518,7 @@ def read_options(
     seed = str(values["seed"]).strip()
     if not seed:
         values["seed"] = None
-    elif seed.isdigit():
+    elif seed.isascii() and seed.isdigit():
         values["seed"] = int(seed)
     else:
         errors["seed"] = "a whole number (0 or more), or empty for a fresh seed."
@@ -521,7 +526,12 @@ def read_options(
     output = str(values["output"]).strip()
     if not output.isidentifier() or keyword.iskeyword(output):
         errors["output"] = f"{output!r} is not a Python name."
+    elif hasattr(builtins, output):
+        errors["output"] = f"{output!r} would hide Python's built-in {output}."
     values["output"] = output
+    for key in ("store", "client"):
+        if any(char in str(values[key]) for char in "\r\n"):
+            errors[key] = "one line only: no line breaks."
     values["store"] = str(values["store"]).strip() or None
     client = str(values["client"]).strip() or None
     if client is not None:

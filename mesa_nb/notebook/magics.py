@@ -8,23 +8,27 @@ IPython setting.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import keyword
+import shlex
 from typing import Any
 
 import pandas as pd
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Bool, Int, Unicode, observe
 from traitlets.config import Configurable
 
 from ..api import plan, run_plan
-from ..api.progress import progress_bar
+from ..api.live import LiveSweep
+from ..api.progress import TqdmProgress, progress_bar
 from ..backends import start_workers
 from ..core.errors import MesaNbError
 from ..core.parameters import Sampler
-from ..core.plan import SweepPlan
+from ..core.plan import SweepPlan, model_parameter_names
 from ..core.result import describe_outcome
 from .cellparams import parse_parameter_cell
 from .names import executor_by_name, resolve_model, resolve_name
@@ -71,6 +75,20 @@ class BatchRun(Magics, Configurable):
             with contextlib.suppress(MesaNbError):  # a bad value is told at run
                 start_workers(processes)
 
+    def _parse(self, line: str) -> Any:
+        """The options of ``line``, split as a shell splits them (so quoted
+        paths with spaces work), or a UsageError naming what is wrong."""
+        try:
+            argv = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"Cannot read the options ({exc}): {line!r}.") from None
+        try:
+            return self.batchrun.parser.parse_args(argv)
+        except UsageError:
+            raise
+        except SystemExit:  # pragma: no cover - argparse's own exit
+            raise UsageError(f"Bad options: {line!r}. See %%batchrun?") from None
+
     def _definition(self, args: Any) -> dict[str, Any]:
         """What the sweep is: the options that :func:`mesa_nb.api.plan` takes."""
 
@@ -85,6 +103,7 @@ class BatchRun(Magics, Configurable):
             "store": args.store,
             "scenario": self._scenario(args.scenario),
             "until": args.until,
+            "timeout": args.timeout,
         }
 
     def _scenario(self, name: str | None) -> Any:
@@ -104,7 +123,13 @@ class BatchRun(Magics, Configurable):
             except MesaNbError as exc:
                 raise UsageError(f"--client: {exc}") from None
         processes = self.processes if args.processes is None else args.processes
-        return {"processes": processes, "executor": executor, "store": args.store}
+        return {
+            "processes": processes,
+            "executor": executor,
+            "store": args.store,
+            "retry_failed": args.retry_failed,
+            "force": args.force,
+        }
 
     @magic_arguments()
     @argument(
@@ -161,6 +186,28 @@ class BatchRun(Magics, Configurable):
         help="Write finished runs to this directory (Parquet) as "
         "they finish; run the same cell again to resume after a crash.",
     )
+    @argument(
+        "--background",
+        action="store_true",
+        help="Return at once and run the sweep in the background: the result "
+        "name holds the runs finished so far; .wait() gives the final result.",
+    )
+    @argument(
+        "--timeout",
+        type=float,
+        help="Seconds a run may take; a longer run is stopped and recorded "
+        "with status 'timeout'.",
+    )
+    @argument(
+        "--retry-failed",
+        action="store_true",
+        help="With --store: run the stored sweep's failed and crashed runs again.",
+    )
+    @argument(
+        "--force",
+        action="store_true",
+        help="With --store: resume even though the model's code changed.",
+    )
     @argument("-q", "--quiet", action="store_true", help="No progress bar.")
     @argument(
         "-n",
@@ -186,27 +233,27 @@ class BatchRun(Magics, Configurable):
         The result (a SweepResult) is bound to ``results`` (or ``--out``)
         with ``.runs``, ``.model``, ``.agents`` and ``.plot`` helpers.
         """
-        try:
-            args = parse_argstring(self.batchrun, line)
-        except SystemExit:  # pragma: no cover - argparse's own exit
-            raise UsageError(f"Bad options: {line!r}. See %%batchrun?") from None
+        args = self._parse(line)
         namespace = self.shell.user_ns
         try:
             model_cls = resolve_model(args.model, namespace)
         except MesaNbError as exc:
             raise UsageError(str(exc)) from None
         output = args.out or self.output
-        if not output.isidentifier():
-            raise UsageError(f"--out must be a Python name, not {output!r}.")
+        check_output_name(output, "--out")
         execution = self._execution(args)
         if execution["executor"] is None:
             self._start_workers(execution["processes"])
         try:
-            parameters = parse_parameter_cell(cell, namespace)
+            parameters = parse_parameter_cell(
+                cell, namespace, model_parameter_names(model_cls)
+            )
             the_plan = plan(model_cls, parameters, **self._definition(args))
             if args.dry_run:
                 return self._dry_run(the_plan)
             quiet = args.quiet or self.quiet
+            if args.background:
+                return self._background(the_plan, execution, output, quiet)
             with progress_bar(not quiet) as bar:
                 result = run_plan(the_plan, on_progress=bar, **execution)
                 if bar is not None:
@@ -217,6 +264,33 @@ class BatchRun(Magics, Configurable):
         for line in describe_outcome(result, output):
             print(line)
         return result
+
+    def _background(
+        self, the_plan: SweepPlan, execution: dict[str, Any], output: str, quiet: bool
+    ) -> LiveSweep:
+        """Start the sweep on a thread; bind the live sweep at once."""
+        bar = None if quiet else TqdmProgress()
+        if bar is not None:
+            bar.start(the_plan.n_runs)  # in this cell's output, now
+
+        def run(**kwargs: Any) -> Any:
+            try:
+                result = run_plan(the_plan, on_progress=bar, **execution, **kwargs)
+                if bar is not None:
+                    bar.finish(failed=bool(result.n_failed or result.interrupted))
+                return result
+            finally:
+                if bar is not None:
+                    bar.close()
+
+        live = LiveSweep(the_plan, run)
+        self.shell.user_ns[output] = live
+        print(
+            f"Running {the_plan.n_runs} runs in the background: {output}.model (and "
+            f"the other tables, plots) show the runs finished so far; "
+            f"{output}.wait() gives the final result, {output}.cancel() stops it."
+        )
+        return live
 
     @line_magic
     def batchrun_form(self, line: str) -> None:
@@ -248,28 +322,44 @@ class BatchRun(Magics, Configurable):
             )
         )
 
-    def _dry_run(self, the_plan: SweepPlan) -> None:
+    def _dry_run(self, the_plan: SweepPlan, shown: int = 20) -> None:
         points = pd.DataFrame(
             [
                 {
                     k: "<drawn per run>" if isinstance(v, Sampler) else v
                     for k, v in point.items()
                 }
-                for point in the_plan.space.points
+                for point in the_plan.space.points[:shown]
             ],
             columns=list(the_plan.space.names),
         )
+        more = len(the_plan.space) - len(points)
         print(
-            f"Dry run: {the_plan.n_runs} runs of "
-            f"{the_plan.settings.model_cls.__name__} = {len(the_plan.space)} "
+            f"Dry run: {the_plan.n_runs:,} runs of "
+            f"{the_plan.settings.model_cls.__name__} = {len(the_plan.space):,} "
             f"parameter points x {the_plan.iterations} iterations, up to "
             f"{the_plan.settings.max_steps} steps each. Nothing was run."
+            + (f" The first {len(points)} points:" if more > 0 else "")
         )
         display(points)
 
 
+def check_output_name(name: str, option: str) -> None:
+    """Refuse a result name that is not a Python name, or that would hide a
+    keyword or a builtin (``print``, ``None``)."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise UsageError(f"{option} must be a Python name, not {name!r}.")
+    if hasattr(builtins, name):
+        raise UsageError(
+            f"{option} {name}: that would hide Python's built-in {name!r}; "
+            "choose another name, e.g. results."
+        )
+
+
 def load_ipython_extension(ipython: Any) -> None:
-    """Register the magics (``%load_ext mesa_nb``)."""
+    """Register the magics (``%load_ext mesa_nb``) and live plots."""
+    from . import live  # noqa: F401  (registers result.live)
+
     ipython.register_magics(BatchRun)
 
 

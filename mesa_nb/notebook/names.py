@@ -2,12 +2,68 @@
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 from ..core.errors import ModelClassError, SweepOptionError
 from ..core.mesa_adapter import Model
+
+
+def _defines(spec: Any, attr: str) -> bool | None:
+    """Whether a module's source defines ``attr`` at top level, read without
+    importing it (None: cannot tell, e.g. a star import or no source)."""
+    origin = getattr(spec, "origin", None)
+    if not origin or not origin.endswith(".py"):
+        return None
+    try:
+        tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.If | ast.Try):
+            return None if attr not in names else True  # conditional definitions
+    if "__getattr__" in names:
+        return None
+    return attr in names
+
+
+def _import_attribute(name: str) -> tuple[bool, Any]:
+    """``module.attr`` imported, but only once the module is known to exist
+    and (where its source tells) to define ``attr``: no side effects for a
+    name that cannot be there. Import errors are shown as what they are."""
+    module_name, _, attr = name.rpartition(".")
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or _defines(spec, attr) is False:
+        return False, None
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ModelClassError(
+            f"Importing {module_name!r} for {name!r} failed: "
+            f"{type(exc).__name__}: {exc}. Fix that (e.g. install what it needs) "
+            "and run the cell again."
+        ) from None
+    if not hasattr(module, attr):
+        return False, None
+    return True, getattr(module, attr)
 
 
 def _lookup(name: str, namespace: dict[str, Any]) -> tuple[bool, Any]:
@@ -23,11 +79,7 @@ def _lookup(name: str, namespace: dict[str, Any]) -> tuple[bool, Any]:
         else:
             return True, obj
     if rest:
-        module_name, _, attr = name.rpartition(".")
-        try:
-            return True, getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError):
-            pass
+        return _import_attribute(name)
     return False, None
 
 

@@ -1,0 +1,156 @@
+"""Long sweeps in a live notebook: background sweeps, snapshots, timeouts.
+
+Run by a real kernel (nbclient): a background ``%%batchrun`` returns at
+once, the next cells run while its runs go on, and the final result equals
+a foreground sweep with the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+
+import mesa
+import nbformat
+import pandas as pd
+import psutil
+import pytest
+from nbclient import NotebookClient
+
+import mesa_nb
+
+MODELS = textwrap.dedent(
+    """
+    import time, mesa
+
+    class Slow(mesa.Model):
+        # about 0.1 s a step; hangs for good at step 2 when hang=True
+        def __init__(self, k=1, hang=False, rng=None):
+            super().__init__(rng=rng)
+            self.k, self.hang = k, hang
+            self.datacollector = mesa.DataCollector(
+                model_reporters={"Level": lambda m: m.k * m.steps + m.random.random()})
+            self.datacollector.collect(self)
+
+        def step(self):
+            if self.hang and self.steps == 2:
+                time.sleep(10_000)
+            time.sleep(0.1)
+            self.datacollector.collect(self)
+    """
+)
+
+CELLS = [
+    "%load_ext mesa_nb",
+    MODELS,
+    "t0 = time.perf_counter()",
+    "%%batchrun Slow --background -p 2 -i 3 -s 8 -c 1 --seed 5\nk = [1, 2]",
+    "returned_after = time.perf_counter() - t0\n"
+    "running_then = not results.done()\n"
+    "partial = results.model  # a snapshot while the runs go on\n"
+    "statuses_then = results.runs['status'].tolist()",
+    "plot = results.live('Level', by='k')\nplot",
+    "final = results.wait(timeout=120)",
+    "%%batchrun Slow -p 2 -i 3 -s 8 -c 1 --seed 5 -q --out foreground\nk = [1, 2]",
+    "%%batchrun Slow --background -p 2 -i 20 -s 8 --seed 6 --out stopped\nk = [1, 2]",
+    "while stopped.snapshot().n_ok < 2 and not stopped.done():\n"
+    "    time.sleep(0.05)\n"
+    "kept = stopped.cancel()",
+    "%%batchrun Slow -p 2 -s 4 --seed 7 --timeout 3 -q --out limited\n"
+    "hang = [False, True, False]",
+]
+
+
+def _run_notebook(tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
+    notebook.cells.append(
+        nbformat.v4.new_code_cell(
+            "import json, psutil\n"
+            "loky = [p for p in psutil.Process().children(recursive=True)\n"
+            "        if 'LokyProcess' in ' '.join(p.cmdline())]\n"
+            "busy = [p.pid for p in loky if p.cpu_percent(interval=0.5) > 20]\n"
+            "print(json.dumps({\n"
+            "  'returned_after': returned_after, 'running_then': running_then,\n"
+            "  'partial_runs': int(partial['RunId'].nunique()),\n"
+            "  'statuses_then': statuses_then,\n"
+            "  'same': bool(final.model.equals(foreground.model)),\n"
+            "  'final_ok': final.n_ok, 'kept_ok': kept.n_ok,\n"
+            "  'kept_cancelled': kept.n_cancelled, 'interrupted': kept.interrupted,\n"
+            "  'limited': limited.runs['status'].tolist(),\n"
+            "  'limited_steps': limited.runs['steps'].tolist(),\n"
+            "  'busy': busy}))"
+        )
+    )
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3")
+    client.execute()
+    nbformat.write(notebook, tmp_path / "background.ipynb")
+    return notebook
+
+
+@pytest.mark.slow
+def test_a_background_sweep_in_a_real_kernel(tmp_path):
+    notebook = _run_notebook(tmp_path)
+    facts = json.loads(notebook.cells[-1].outputs[0]["text"])
+    assert facts["returned_after"] < 1.0, "the cell waited for the sweep"
+    assert facts["running_then"] and "pending" in facts["statuses_then"]
+    assert facts["partial_runs"] < 6
+    assert facts["same"] and facts["final_ok"] == 6
+    assert facts["interrupted"] and facts["kept_ok"] >= 2 and facts["kept_cancelled"]
+    assert facts["limited"] == ["ok", "timeout", "ok"]
+    assert facts["limited_steps"][1] == 2  # where it hung
+    assert not facts["busy"], "a worker is still busy after the timeout"
+    background_cell = json.dumps(notebook.cells[3].outputs)
+    assert "application/vnd.jupyter.widget-view+json" in background_cell  # the bar
+    assert "in the background" in background_cell
+
+
+class Hang(mesa.Model):
+    def __init__(self, hang=False, rng=None):
+        super().__init__(rng=rng)
+        self.hang = hang
+        self.datacollector = mesa.DataCollector(model_reporters={"S": "steps"})
+        self.datacollector.collect(self)
+
+    def step(self):
+        if self.hang and self.steps == 2:
+            time.sleep(10_000)
+        self.datacollector.collect(self)
+
+
+def test_in_process_the_time_limit_is_checked_between_steps():
+    class Crawl(Hang):
+        def step(self):
+            time.sleep(0.2 if self.hang else 0)
+            self.datacollector.collect(self)
+
+    result = mesa_nb.sweep(
+        Crawl, {"hang": [False, True]}, max_steps=50, timeout=1, seed=1
+    )
+    assert result.runs["status"].tolist() == ["ok", "timeout"]
+    assert 3 <= result.runs["steps"][1] < 50
+    assert "time limit of 1.0 s" in result.failures["error"][0]
+
+
+def test_a_background_sweep_returns_the_foreground_result():
+    live = mesa_nb.sweep(
+        Hang, {"hang": [False] * 4}, max_steps=3, seed=2, background=True
+    )
+    final = live.wait(timeout=60)
+    again = mesa_nb.sweep(Hang, {"hang": [False] * 4}, max_steps=3, seed=2)
+    pd.testing.assert_frame_equal(final.model, again.model)
+    assert live.done() and live.result is final
+
+
+def test_a_dropped_background_sweep_stops_its_runs():
+    import gc
+
+    live = mesa_nb.sweep(
+        Hang, {"hang": [False] * 200}, max_steps=2000, seed=3, background=True
+    )
+    finished = live._finished
+    del live
+    gc.collect()
+    assert finished.wait(60), "the runs of a dropped sweep went on"
+    assert psutil.Process().num_threads() < 50
