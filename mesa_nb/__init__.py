@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import analysis  # gives SweepResult its .plot and .stats
-from .api import batch_run, load_store, sweep
+from .api import batch_run, compact, load_store, sweep
 from .core.errors import (
     MesaNbError,
     ModelClassError,
@@ -43,6 +43,7 @@ __all__ = [
     "__version__",
     "analysis",
     "batch_run",
+    "compact",
     "expand_parameters",
     "form",
     "load_ipython_extension",

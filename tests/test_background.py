@@ -154,3 +154,46 @@ def test_a_dropped_background_sweep_stops_its_runs():
     gc.collect()
     assert finished.wait(60), "the runs of a dropped sweep went on"
     assert psutil.Process().num_threads() < 50
+
+
+class Steady(mesa.Model):
+    def __init__(self, k=1, rng=None):
+        super().__init__(rng=rng)
+        self.datacollector = mesa.DataCollector(model_reporters={"S": "steps"})
+        self.datacollector.collect(self)
+
+    def step(self):
+        time.sleep(0.1)
+        self.datacollector.collect(self)
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_the_bar_shows_long_runs_in_flight_with_their_step(processes):
+    import io
+
+    from tqdm import tqdm
+
+    from mesa_nb.api.progress import TqdmProgress
+
+    events = []
+    stream = io.StringIO()
+    bar = TqdmProgress(tqdm_cls=tqdm, file=stream, mininterval=0)
+
+    def on_progress(event):
+        events.append(event)
+        bar(event)
+
+    result = mesa_nb.sweep(
+        Steady,
+        {"k": [1, 2]},
+        max_steps=45,
+        seed=1,
+        processes=processes,
+        on_progress=on_progress,
+    )
+    bar.close()
+    assert result.n_ok == 2
+    reports = [r for e in events if e.running for r in e.running]
+    assert reports and max(step for _, step, _ in reports) >= 20
+    assert {run for run, _, _ in reports} <= {0, 1}
+    assert "at step" in stream.getvalue()  # shown once a run passed 3 s

@@ -303,9 +303,13 @@ def test_form_runs_a_sweep_in_jupyterlab(page: Page, jupyter_lab: str) -> None:
 def test_a_live_plot_redraws_while_a_background_sweep_runs(
     page: Page, jupyter_lab: str
 ) -> None:
-    url = jupyter_lab.replace(NOTEBOOK, LIVE_NOTEBOOK)
+    # a workspace of its own: only this notebook is open in it
+    url = jupyter_lab.replace(
+        f"/lab/tree/{NOTEBOOK}", f"/lab/workspaces/live/tree/{LIVE_NOTEBOOK}"
+    )
     page.goto(url)
     wait_for_idle_kernel(page)
+    wait_for_connected_kernel(url)
     run_all_cells(page)
     plot = page.locator(".mesa-nb-live-plot img")
     expect(plot).to_be_visible(timeout=120 * SECONDS)

@@ -109,3 +109,46 @@ def test_the_state_module_imports_no_widgets():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_a_time_limit_is_a_form_option_and_a_flag():
+    form = state(defaults={"timeout": 2.5})
+    request = form.validate().request
+    assert request.options.timeout == 2.5 and request.plan.settings.timeout == 2.5
+    assert "--timeout 2.5" in form.code("BoltzmannWealth")
+    form.options["timeout"] = "soon"
+    assert "number of seconds" in form.validate().errors["timeout"]
+
+
+def test_a_design_turns_swept_ranges_into_sampled_ranges():
+    from mesa_nb.core.designs import Range
+
+    form = state()
+    n, width = form.fields["n"], form.fields["width"]
+    n.mode, n.style, n.start, n.stop = SWEEP, RANGE, 10, 50
+    width.mode, width.style, width.start, width.stop = SWEEP, RANGE, 5, 20
+    form.options.update(design="lhs", samples="12", seed="3")
+    request = form.validate().request
+    assert request.n_runs == 12  # 12 points of a Latin hypercube, not a grid
+    assert isinstance(request.parameters["n"], Range)
+    code = form.code("BoltzmannWealth")
+    assert "--design lhs --samples 12" in code
+    assert "n = integers(10, 50)" in code and "height = 10" in code
+    form.options.update(samples="many")
+    assert "whole number" in form.validate().errors["samples"]
+    form.options.update(samples="12")
+    n.style = "list"  # a list of numbers is not a range to sample
+    assert "give a range" in form.validate().errors["n"]
+
+
+def test_the_forms_design_code_runs_the_same_sweep(ipython):
+    form = state(defaults={"seed": 5})
+    n = form.fields["n"]
+    n.mode, n.style, n.start, n.stop = SWEEP, RANGE, 10, 30
+    form.options.update(design="lhs", samples="6", max_steps=3)
+    code = form.code("BoltzmannWealth").replace("--out results", "--out lhs6 -q")
+    ipython.user_ns["BoltzmannWealth"] = BoltzmannWealth
+    ipython.run_cell(code)
+    ran = ipython.user_ns["lhs6"]
+    assert len(ran.runs) == 6 and ran.design.method == "lhs"
+    assert ran.runs["n"].between(10, 30).all()

@@ -108,10 +108,39 @@ def test_lines_band_edges_are_the_confidence_interval(money) -> None:
     for band, bonus in zip(ax.collections, [0.0, 1.0], strict=True):
         low, high = band_edges(band, range(6))
         wanted = expected.loc[bonus]
-        # Step 0: every run has Max 1, so the interval has zero width
-        np.testing.assert_allclose(low, wanted["low"].fillna(wanted["mean"]))
-        np.testing.assert_allclose(high, wanted["high"].fillna(wanted["mean"]))
+        # Step 0: every run has Max 1, so the interval has zero width; Max is
+        # a count (whole numbers), so the band stays within the observed values
+        lower = np.maximum(wanted["low"].fillna(wanted["mean"]), wanted["min"])
+        upper = np.minimum(wanted["high"].fillna(wanted["mean"]), wanted["max"])
+        np.testing.assert_allclose(low, lower)
+        np.testing.assert_allclose(high, upper)
         assert max(np.subtract(high, low)) > 0
+
+
+def test_early_stops_do_not_make_the_mean_saw_tooth() -> None:
+    from models import StopsEarly
+
+    # replicates of one point that stop at different steps (drawn per run)
+    result = mesa_nb.sweep(
+        StopsEarly,
+        {"stop_at": lambda rng: int(rng.integers(3, 19))},
+        iterations=8,
+        max_steps=20,
+        data_collection_period=5,
+        seed=1,
+    )
+    assert result.runs["steps"].nunique() > 2
+    stats = result.stats("Steps", by=[])
+    # every run counts at every Step, its last value carried forward
+    assert stats["count"].tolist() == [8] * len(stats)
+    assert stats["mean"].is_monotonic_increasing  # no drop at Steps 7 and 12
+    _, ax = plt.subplots()
+    plots.lines(result, "Steps", by=None, ax=ax)
+    (band,) = ax.collections
+    low, high = band_edges(band, stats["Step"].tolist())
+    assert low == list(np.maximum(stats["ci_low"], stats["min"]))
+    assert high == list(np.minimum(stats["ci_high"], stats["max"]))
+    assert min(low) >= 0  # a count's band stays within what was observed
 
 
 def test_lines_minmax_band_and_runs(money) -> None:

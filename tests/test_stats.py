@@ -55,22 +55,23 @@ def test_per_step_statistics_match_hand_computed_values() -> None:
         {
             "n": [10, 10, 20, 20],
             "Step": [0, 1, 0, 1],
-            "count": [3, 3, 3, 2],
-            # n=10: (1,3,2) (2,6,4); n=20: (5,5,8) (7,9)
+            # the run of n=20 without Step 1 counts there with its Step 0 value
+            "count": [3, 3, 3, 3],
+            # n=10: (1,3,2) (2,6,4); n=20: (5,5,8) (7,9,8)
             "mean": [2.0, 4.0, 6.0, 8.0],
-            "std": [1.0, 2.0, s3, math.sqrt(2)],
-            "sem": [1 / s3, 2 / s3, 1.0, 1.0],
+            "std": [1.0, 2.0, s3, 1.0],
+            "sem": [1 / s3, 2 / s3, 1.0, 1 / s3],
             "ci_low": [
                 2 - T975_DF2 / s3,
                 4 - T975_DF2 * 2 / s3,
                 6 - T975_DF2,
-                8 - T975_DF1,
+                8 - T975_DF2 / s3,
             ],
             "ci_high": [
                 2 + T975_DF2 / s3,
                 4 + T975_DF2 * 2 / s3,
                 6 + T975_DF2,
-                8 + T975_DF1,
+                8 + T975_DF2 / s3,
             ],
             "min": [1.0, 2.0, 5.0, 7.0],
             "max": [3.0, 6.0, 8.0, 9.0],

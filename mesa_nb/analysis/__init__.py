@@ -6,9 +6,11 @@ Importing this package gives every :class:`~mesa_nb.SweepResult` its
 
 from ..core.result import register_extension
 from .plots import PlotAccessor
+from .sensitivity import sensitivity
 from .stats import replicate_stats
 
 register_extension("plot", PlotAccessor)
 register_extension("stats", replicate_stats)
+register_extension("sensitivity", sensitivity)
 
-__all__ = ["PlotAccessor", "replicate_stats"]
+__all__ = ["PlotAccessor", "replicate_stats", "sensitivity"]

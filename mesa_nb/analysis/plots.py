@@ -107,7 +107,11 @@ def lines(
         by: the parameter whose values get one line each. Default: the first
             swept parameter, or one line if nothing is swept.
         band: shade the ``level`` confidence interval of the mean (``"ci"``),
-            the range over runs (``"minmax"``) or nothing (None).
+            the range over runs (``"minmax"``) or nothing (None). For a
+            whole-number reporter (a count) the interval band is clipped to
+            the values observed at each Step, so a count's band never shows
+            impossible values. Runs that stopped early count with their last
+            value carried forward (see ``replicate_stats``).
         level: confidence level of the ``"ci"`` band.
         runs: also draw every run as a thin, faint line.
         ax: the Axes to draw on; a new figure when None.
@@ -121,6 +125,9 @@ def lines(
     from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
+    observed = numeric_values(table.frame, reporter, "model reporter").dropna()
+    # a count (whole numbers): its band stays within the values observed
+    whole = bool(len(observed)) and bool(np.all(np.mod(observed, 1) == 0))
     groups = _groups(stats, by)
     # same grouping of the same rows: the runs of each group, in the same order
     run_groups = [rows for _, rows in _groups(table.frame, by)] if runs else []
@@ -145,9 +152,11 @@ def lines(
         if band is not None:
             low, high = ("ci_low", "ci_high") if band == "ci" else ("min", "max")
             if rows[[low, high]].notna().any(axis=None):
-                ax.fill_between(
-                    rows["Step"], rows[low], rows[high], color=color, alpha=0.2
-                )
+                lower, upper = rows[low], rows[high]
+                if whole:
+                    lower = np.maximum(lower, rows["min"])
+                    upper = np.minimum(upper, rows["max"])
+                ax.fill_between(rows["Step"], lower, upper, color=color, alpha=0.2)
                 shaded = True
         label = reporter if by is None else f"{by}={_fmt(value)}"
         ax.plot(
@@ -448,6 +457,61 @@ def _violins(ax: Axes, datasets: list[np.ndarray], colors: list[Any]) -> None:
         parts[key].set_color(colors)
 
 
+def sensitivity(
+    data: SweepResult,
+    reporter: str,
+    *,
+    method: str | None = None,
+    step: int | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Sensitivity of ``reporter`` to each parameter, ranked, with 95% CIs.
+
+    Sobol: first-order (S1) and total (ST) indices side by side; Morris:
+    mu* with its confidence interval. Parameters sorted by ST (or mu*).
+    """
+    from .sensitivity import sensitivity as analyse
+
+    table = analyse(data, reporter, method=method, step=step)
+    ax = _axes(ax)
+    sobol = "ST" in table.columns
+    key = "ST" if sobol else "mu_star"
+    table = table.sort_values(key)
+    positions = np.arange(len(table))
+    if sobol:
+        height = 0.38
+        for offset, name, color in (
+            (-height / 2, "S1", "C0"),
+            (height / 2, "ST", "C1"),
+        ):
+            ax.barh(
+                positions + offset,
+                table[name],
+                height,
+                xerr=table[f"{name}_conf"],
+                color=color,
+                label={"S1": "first order (S1)", "ST": "total (ST)"}[name],
+                capsize=3,
+            )
+        ax.set_xlabel("Sobol index (95% CI)")
+    else:
+        ax.barh(
+            positions,
+            table["mu_star"],
+            0.6,
+            xerr=table["mu_star_conf"],
+            capsize=3,
+            color="C0",
+            label="mu* (mean |elementary effect|)",
+        )
+        ax.set_xlabel("Morris mu* (95% CI)")
+    ax.set_yticks(positions, [str(i) for i in table.index])
+    ax.axvline(0, color="0.6", linewidth=0.8)
+    ax.legend(loc="lower right", fontsize="small")
+    ax.set_title(f"Sensitivity of {reporter}")
+    return ax
+
+
 class PlotAccessor:
     """Quick plots of one :class:`~mesa_nb.SweepResult` (``result.plot``)."""
 
@@ -504,6 +568,17 @@ class PlotAccessor:
     ) -> Axes:
         """Distribution of an agent reporter at one Step: see :func:`agents`."""
         return agents(self._result, reporter, by, step=step, kind=kind, ax=ax)
+
+    def sensitivity(
+        self,
+        reporter: str,
+        *,
+        method: str | None = None,
+        step: int | None = None,
+        ax: Axes | None = None,
+    ) -> Axes:
+        """Ranked Sobol indices or Morris mu*: see :func:`sensitivity`."""
+        return sensitivity(self._result, reporter, method=method, step=step, ax=ax)
 
     def stats(
         self,

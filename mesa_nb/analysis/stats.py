@@ -186,6 +186,28 @@ def numeric_values(frame: pd.DataFrame, column: str, kind: str) -> pd.Series:
     return values.astype(float)
 
 
+def carried_forward(
+    frame: pd.DataFrame, values: pd.Series, by: Sequence[str]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Each run at every Step of its group (from its first record on), its
+    most recent value carried forward where it has no record."""
+    work = frame[["RunId", *by, "Step"]].copy()
+    work["__value"] = values.to_numpy()
+    groups = work.groupby(list(by), sort=False, dropna=False) if by else [((), work)]
+    pieces = []
+    for key, group in groups:
+        wide = group.pivot_table(
+            index="Step", columns="RunId", values="__value", aggfunc="last"
+        )
+        started = wide.notna().cummax()  # from each run's first record on
+        long = wide.ffill().where(started).stack().rename("__value").reset_index()
+        for name, value in zip(by, key, strict=True):
+            long[name] = value
+        pieces.append(long)
+    long = pd.concat(pieces, ignore_index=True)
+    return long, long["__value"]
+
+
 def last_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Each run's row with its highest Step (its final state)."""
     ordered = frame.sort_values(["RunId", "Step"], kind="stable")
@@ -220,8 +242,11 @@ def replicate_stats(
         min, max``. ``count`` is the number of runs with a non-missing value;
         ``std`` has ddof=1; the interval is Student's t interval of the mean,
         ``mean -+ t((1 + level) / 2, count - 1) * sem``. With a single run
-        ``std``, ``sem`` and the interval are NaN. At each Step only the runs
-        that recorded that Step count (runs that stopped early drop out).
+        ``std``, ``sem`` and the interval are NaN. Every run counts at every
+        Step of its group from its first record on, with its most recent
+        record carried forward (a run that stopped early, or a record taken at
+        a Step another run skipped), so a mean never mixes different sets of
+        runs.
 
     Raises:
         ParameterError: unknown reporter or parameter; the message lists the
@@ -234,6 +259,8 @@ def replicate_stats(
     frame = last_rows(table.frame) if final else table.frame
     keys = by if final else [*by, "Step"]
     values = numeric_values(frame, reporter, "model reporter")
+    if not final and len(frame):
+        frame, values = carried_forward(frame, values, by)
     if keys:
         work = frame[keys].copy()
         work["__value"] = values.to_numpy()
@@ -261,4 +288,5 @@ def replicate_stats(
     out["sem"] = sem
     out["ci_low"] = out["mean"] - quantile * sem
     out["ci_high"] = out["mean"] + quantile * sem
+
     return out[[*keys, *STAT_COLUMNS]].reset_index(drop=True)

@@ -4,7 +4,11 @@ They wire the core to a backend and a store; :mod:`.progress` turns the core's
 progress callback into a text (or ``tqdm.auto``) bar.
 """
 
+from ..core.result import register_extension
 from .compat import batch_run
-from .engine import load_store, plan, run_plan, sweep
+from .engine import compact, load_store, plan, run_plan, sweep
+from .experiment import save_result_experiment
 
-__all__ = ["batch_run", "load_store", "plan", "run_plan", "sweep"]
+register_extension("save_experiment", save_result_experiment)
+
+__all__ = ["batch_run", "compact", "load_store", "plan", "run_plan", "sweep"]

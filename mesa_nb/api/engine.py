@@ -19,7 +19,7 @@ from typing import Any
 from ..backends import resolve_backend
 from ..core import mesa_adapter
 from ..core.dispatch import run_inline, run_pool
-from ..core.errors import ModelClassError, StoreError
+from ..core.errors import ModelClassError, StoreError, SweepOptionError
 from ..core.gather import Gatherer
 from ..core.interrupts import deferred
 from ..core.meta import versions
@@ -31,7 +31,7 @@ from ..store import RunStore
 from ..store.manifest import plan_from_manifest
 from .live import LiveSweep
 
-__all__ = ["load_store", "plan", "run_plan", "sweep"]
+__all__ = ["compact", "load_store", "plan", "run_plan", "sweep"]
 
 
 def plan(
@@ -97,6 +97,34 @@ def _probe_collector(plan: SweepPlan) -> None:
         mesa_adapter.release_model(model)
 
 
+def check_shared_store(backend: Any, path: Any) -> None:
+    """Workers that write into the store must see it: refuse a Dask cluster
+    whose workers do not (the store must be on a shared file system)."""
+    client = getattr(backend, "client", None)
+    if client is None:
+        return
+    seen = client.run(os.path.isdir, str(path))
+    blind = [worker for worker, ok in seen.items() if not ok]
+    if blind:
+        raise SweepOptionError(
+            f"in_memory=False: the Dask workers {', '.join(blind[:3])} cannot see the "
+            f"store {path}: put it on a file system every worker mounts at the same "
+            "path, or keep the data in memory.",
+            field="store",
+        )
+
+
+def make_lazy(result: SweepResult, path: Any, model_cls: Any) -> None:
+    """Let ``result`` read its tables from the store when first asked for."""
+
+    def load(_name: str) -> dict[str, Any]:
+        stored = load_store(path, model_cls if isinstance(model_cls, type) else None)
+        names = ("model", "agents", "agenttypes", "tables", "datasets")
+        return {n: getattr(stored, n) for n in names}
+
+    result.read_lazily(load, RunStore(path))
+
+
 def store_metadata(plan: SweepPlan) -> dict[str, Any]:
     """What a store's manifest records besides the definition."""
     return {
@@ -117,6 +145,7 @@ def run_plan(
     retry_failed: bool = False,
     force: bool = False,
     on_gatherer: Callable[[Gatherer], None] | None = None,
+    in_memory: bool = True,
 ) -> SweepResult:
     """Run a plan from :func:`plan` (arguments as in :func:`sweep`).
 
@@ -124,6 +153,11 @@ def run_plan(
     sweep reads its snapshots from it).
     """
     workers = resolve_processes(processes)
+    if not in_memory and store is None:
+        raise SweepOptionError(
+            "in_memory=False keeps the data in the store only: give store=DIR.",
+            field="store",
+        )
     run_store = None
     if store is not None:
         run_store = RunStore(store)
@@ -135,18 +169,27 @@ def run_plan(
             on_gatherer(gatherer)
         runs = gatherer.pending()
         backend = resolve_backend(workers, executor, runs=len(runs))
+        writer = None
+        if not in_memory:
+            writer = run_store.part_writer()
+            check_shared_store(backend, run_store.path)
         if not runs:
             interrupted = False
         elif backend.inline:
-            interrupted = run_inline(plan, runs, gatherer, cancel)
+            interrupted = run_inline(plan, runs, gatherer, cancel, writer)
         else:
-            interrupted = run_pool(plan, runs, backend, gatherer, cancel)
+            interrupted = run_pool(plan, runs, backend, gatherer, cancel, writer)
         with deferred(swallow=True):  # a late Ctrl-C must not lose the result
-            return gatherer.build(
+            result = gatherer.build(
                 executor=backend.name,
                 workers=backend.workers,
                 interrupted=interrupted,
             )
+        if not in_memory:
+            make_lazy(result, run_store.path, plan.settings.model_cls)
+        elif run_store is not None:
+            result.use_store(RunStore(run_store.path))
+        return result
     finally:
         if run_store is not None:
             run_store.close()
@@ -172,6 +215,7 @@ def sweep(
     retry_failed: bool = False,
     force: bool = False,
     background: bool = False,
+    in_memory: bool = True,
 ) -> SweepResult | LiveSweep:
     """Run a parameter sweep and return its tidy tables.
 
@@ -216,6 +260,10 @@ def sweep(
             again (after fixing the model, say) instead of keeping them.
         force: resume a store even though the model's code changed since
             it was written (only when the change cannot alter the results).
+        in_memory: False (with ``store``) keeps the data out of this process:
+            workers write it into the store, only run records come back, and
+            the result reads its tables from the store when asked
+            (``result.scan(table)`` queries them in place).
         background: return at once a :class:`~mesa_nb.api.live.LiveSweep`
             that runs the sweep on a thread: ``.wait()`` gives the result,
             ``.cancel()`` stops it, its tables are a snapshot of the runs
@@ -247,25 +295,57 @@ def sweep(
         store=store,
         retry_failed=retry_failed,
         force=force,
+        in_memory=in_memory,
     )
     if background:
         return LiveSweep(the_plan, run)
     return run(cancel=cancel)
 
 
-def load_store(path: str | os.PathLike, model_cls: type | None = None) -> SweepResult:
+def load_store(
+    path: str | os.PathLike, model_cls: type | None = None, *, lazy: bool = False
+) -> SweepResult:
     """Load a results store into a :class:`SweepResult` without running anything.
 
     Runs not stored yet have status ``pending``. Give ``model_cls`` to be able
-    to :meth:`~SweepResult.rebuild_model`.
+    to :meth:`~SweepResult.rebuild_model`. ``lazy=True`` reads the runs now
+    and the tables when first asked for; ``result.scan(table)`` queries the
+    stored files in place either way.
     """
     run_store = RunStore(path)
     if not run_store.exists():
         raise StoreError(f"{path} has no manifest.json: it is not a results store.")
     stored_plan = plan_from_manifest(run_store.manifest(), model_cls)
-    gatherer = Gatherer(stored_plan, None, run_store)
+    source = _RecordsOnly(run_store) if lazy else run_store
+    gatherer = Gatherer(stored_plan, None, source)
     result = gatherer.build(
         executor="store", workers=0, interrupted=False, missing_status=Status.PENDING
     )
     result.metadata["wall_time"] = float(result.runs["wall_time"].sum())
+    if lazy:
+        make_lazy(result, run_store.path, model_cls)
+    else:
+        result.use_store(run_store)
     return result
+
+
+def compact(path: str | os.PathLike) -> dict[str, int]:
+    """Merge a store's small parts into one large part per table, sorted by
+    RunId and Step (``mesa-nb compact STORE``); returns the part counts."""
+    run_store = RunStore(path)
+    if not run_store.exists():
+        raise StoreError(f"{path} has no manifest.json: it is not a results store.")
+    return run_store.compact()
+
+
+class _RecordsOnly:
+    """A store read for its run records only (the tables come lazily)."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store, self.path = store, store.path
+
+    def read(self) -> tuple[list, dict, dict, dict]:
+        return self.store.read_records(), {}, {}, {}
+
+    def died_running(self) -> None:
+        return None

@@ -31,6 +31,9 @@ class TqdmProgress:
             self.bar = self.tqdm_cls(total=total, **self.kwargs)
 
     def __call__(self, event: Progress) -> None:
+        if event.running is not None:
+            self._show_running(event.running)
+            return
         if self.bar is None:
             self.bar = self.tqdm_cls(
                 total=event.total, initial=event.done, **self.kwargs
@@ -43,6 +46,20 @@ class TqdmProgress:
             self.bar.set_postfix(failed=event.failed, refresh=event.record is None)
         if event.record is not None:
             self.bar.update(1)
+
+    def _show_running(self, running: tuple[tuple[int, int, float], ...]) -> None:
+        """Runs going on for a while, with the step they are at: 'run 12 at
+        step 340 (5 s)'."""
+        if self.bar is None:
+            return
+        long = list(running)  # the core reports only runs going on for a while
+        text = ", ".join(f"run {r} at step {s} ({age:.0f} s)" for r, s, age in long[:3])
+        if len(long) > 3:
+            text += f" +{len(long) - 3}"
+        postfix = {"failed": self.failed} if self.failed else {}
+        if text:
+            postfix["running"] = text
+        self.bar.set_postfix(postfix, refresh=True)
 
     def finish(self, failed: bool) -> None:
         """Turn a notebook bar red when runs failed or the sweep was stopped."""

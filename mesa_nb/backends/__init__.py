@@ -32,6 +32,7 @@ class LokyBackend(Backend):
     """
 
     name = "processes"
+    local = True
 
     def __init__(self, workers: int) -> None:
         self.workers = workers

@@ -18,6 +18,8 @@ class Backend:
         name: shown in metadata.
         workers: how many runs can execute at once.
         inline: True if runs execute in the calling process (no futures).
+        local: True if its workers run on this machine (they can report
+            the runs in progress through files).
         stop_token: shipped with every task; runs stop between steps when it
             is set (None: the dispatcher's own interrupt is enough).
     """
@@ -25,6 +27,7 @@ class Backend:
     name = "backend"
     workers = 1
     inline = False
+    local = False
     stop_token: Any = None
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future:

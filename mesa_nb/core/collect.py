@@ -73,6 +73,7 @@ def drive(
     stop: Any = None,
     until: float | None = None,
     deadline: float | None = None,
+    pulse: Any = None,
 ) -> Driven:
     """Run ``model`` until it stops, has run ``max_steps`` steps or reached ``until``.
 
@@ -82,7 +83,8 @@ def drive(
     checked, and ``stop`` (a ``threading.Event``) set from another thread
     ends the run with ``KeyboardInterrupt``; past ``deadline`` (a
     ``time.monotonic()`` value) the run ends with the worker's
-    ``RunTimedOut``. Returns when each model record was taken.
+    ``RunTimedOut``. ``pulse(step)`` is told the step after each slice (it
+    reports at most once a second). Returns when each model record was taken.
     """
     collector = getattr(model, "datacollector", None)
     seen = model_record_count(collector)
@@ -101,6 +103,8 @@ def drive(
         if deadline is not None and time.monotonic() > deadline:
             raise RunTimedOut
         advance()
+        if pulse is not None:
+            pulse(model.steps)
         if collector is None:  # a collector made in a step, not in __init__
             collector = getattr(model, "datacollector", None)
         count = model_record_count(collector)

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import re
+import shutil
+import tempfile
+import time
 import traceback
 from collections import deque
+from typing import Any
 
 from .backend import Backend
 from .gather import Gatherer
+from .heartbeat import BEAT_SECONDS, FolderBeat
 from .interrupts import deferred
 from .plan import SweepPlan
 from .records import RunRecord, RunSpec, Status, StopToken
@@ -50,6 +55,7 @@ def run_inline(
     runs: list[RunSpec],
     gatherer: Gatherer,
     cancel: StopToken | None = None,
+    writer: Any = None,
 ) -> bool:
     """Run ``runs`` in this process; True if the sweep was interrupted.
 
@@ -72,6 +78,8 @@ def run_inline(
                 on_run=gatherer.preview,
                 stop=cancel,
                 on_start=gatherer.starting,
+                beat=gatherer.heard,
+                writer=writer,
             )
             gatherer.add_batch(outcome)
             gatherer.done_running()
@@ -107,16 +115,32 @@ def run_pool(
     backend: Backend,
     gatherer: Gatherer,
     cancel: StopToken | None = None,
+    writer: Any = None,
 ) -> bool:
-    """Run ``runs`` on ``backend``'s workers; True if the sweep was interrupted."""
+    """Run ``runs`` on ``backend``'s workers; True if the sweep was interrupted.
+
+    With a ``writer``, workers write their data into the store themselves.
+    """
     queue: deque[RunSpec] = deque(runs)
     suspects: deque[RunSpec] = deque()  # retried one at a time after a crash
     in_flight: dict[cf.Future, list[RunSpec]] = {}
     alone: set[cf.Future] = set()
     sizer = BatchSizer(backend.workers)
+    beats = tempfile.mkdtemp(prefix="mesa_nb-running-") if backend.local else None
+    beat = FolderBeat(beats) if beats else None
+    heard = time.monotonic()
 
     def submit(batch: list[RunSpec], isolated: bool = False) -> None:
-        args = (run_batch, plan.settings, batch, None, backend.stop_token)
+        args = (
+            run_batch,
+            plan.settings,
+            batch,
+            None,
+            backend.stop_token,
+            None,
+            beat,
+            writer,
+        )
         try:
             future = backend.submit(*args)
         except Exception as exc:
@@ -142,6 +166,9 @@ def run_pool(
             if cancel is not None and cancel.is_set():
                 raise KeyboardInterrupt("sweep stopped")
             done, _ = cf.wait(in_flight, timeout=0.2, return_when=cf.FIRST_COMPLETED)
+            if beat is not None and time.monotonic() - heard >= BEAT_SECONDS:
+                heard = time.monotonic()
+                gatherer.heard_all(beat.read())
             for future in done:
                 batch = in_flight[future]
                 isolated = future in alone
@@ -174,4 +201,7 @@ def run_pool(
                 ):
                     gatherer.add_batch(future.result())
         return True
+    finally:
+        if beats is not None:
+            shutil.rmtree(beats, ignore_errors=True)
     return False

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from .columns import chunks_to_frame
+from .heartbeat import LONG_RUN_SECONDS, Running
 from .interrupts import deferred
 from .meta import versions
 from .parameters import PerRun
@@ -88,6 +89,8 @@ class Gatherer:
         self.store_path = str(store.path) if store is not None else None
         self.retry_failed = retry_failed
         self.lock = threading.RLock()  # snapshots read while batches arrive
+        self.running: dict[int, Running] = {}
+        self.shown_running = False
         self.started = time.perf_counter()
         self.start_wall = dt.datetime.now(dt.UTC)
         if store is not None:
@@ -151,6 +154,40 @@ class Gatherer:
         if self.on_progress is not None:
             done = len(self.records) + len(self.previewed) - later
             self.on_progress(Progress(len(self.plan.runs), done, self.failed, record))
+
+    def heard(self, running: Running | None) -> None:
+        """A run in this process reports its step (None: its batch ended)."""
+        if running is None:
+            self.running.clear()
+        else:
+            self.running = {running.run_id: running}
+        self._report_running()
+
+    def heard_all(self, running: list[Running]) -> None:
+        """What the worker processes last reported."""
+        self.running = {r.run_id: r for r in running if r.run_id not in self.records}
+        self._report_running()
+
+    def _report_running(self) -> None:
+        """Tell the progress callback about runs going on for a while (and
+        once more when none is left, so a display can clear them)."""
+        if self.on_progress is None:
+            return
+        now = time.time()
+        running = tuple(
+            (r.run_id, r.step, now - r.started)
+            for r in sorted(self.running.values(), key=lambda r: r.run_id)
+            if r.run_id not in self.records
+            and r.run_id not in self.previewed
+            and now - r.started >= LONG_RUN_SECONDS
+        )
+        if not running and not self.shown_running:
+            return
+        self.shown_running = bool(running)
+        done = len(self.records) + len(self.previewed)
+        self.on_progress(
+            Progress(len(self.plan.runs), done, self.failed, running=running)
+        )
 
     def starting(self, spec: RunSpec) -> None:
         """A run is about to start in this process: note it in the store."""
@@ -345,6 +382,8 @@ class Gatherer:
             model_reporters=tuple(reporters),
             datasets=datasets,
             settings=plan.settings,
+            design=plan.space.design,
+            grid=getattr(plan.space.points, "axes", None),
             model_cls=cls if isinstance(cls, type) else None,
             run_kwargs=kwargs,
         )

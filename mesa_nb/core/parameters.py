@@ -8,7 +8,9 @@ A definition is one of:
   no argument or a single ``rng`` argument are sampled once per run;
   :class:`Fixed` holds any value (a list, a function) constant;
 * a sequence of mappings, each one point;
-* a pandas DataFrame, each row one point (e.g. a Latin hypercube sample).
+* a pandas DataFrame, each row one point (e.g. a Latin hypercube sample);
+* a :class:`~mesa_nb.core.designs.Design` (``lhs``, ``sobol``, ``morris``...),
+  its points, remembered for the analysis.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import mesa_adapter
+from .designs import Design
 from .errors import ParameterError
 
 
@@ -79,6 +82,7 @@ class ParameterSpace:
     points: Sequence[dict[str, Any]]
     swept: tuple[str, ...]
     sampled: tuple[str, ...]
+    design: Any = None  # the Design the points come from, if any
 
     def __len__(self) -> int:
         return len(self.points)
@@ -94,7 +98,7 @@ class ParameterSpace:
         sampled = self.sampled + tuple(
             n for n, v in constants.items() if isinstance(v, Sampler)
         )
-        return ParameterSpace(names, points, self.swept, sampled)
+        return ParameterSpace(names, points, self.swept, sampled, self.design)
 
 
 class Grid(Sequence):
@@ -269,6 +273,12 @@ def _space(
 
 def expand_parameters(parameters: Any) -> ParameterSpace:
     """Expand a sweep definition into its points (see the module docstring)."""
+    if isinstance(parameters, Design):
+        space = points_space(parameters.records(), "design")
+        swept = tuple(dict.fromkeys((*parameters.names, *space.swept)))
+        return ParameterSpace(
+            space.names, space.points, swept, space.sampled, parameters
+        )
     if isinstance(parameters, pd.DataFrame):
         records = [
             {str(k): v for k, v in row.items()}

@@ -160,6 +160,7 @@ class SweepPlan:
             "scenario": self.settings.scenario.name if self.settings.scenario else None,
             "until": self.settings.until,
             "timeout": self.settings.timeout,
+            "design": self.space.design.describe() if self.space.design else None,
         }
 
 
@@ -233,6 +234,45 @@ def check_parameter_names(
             field=missing[0],
         )
     return tuple(scenario_fields)
+
+
+def _values_of(space: ParameterSpace, name: str) -> list[Any]:
+    axes = getattr(space.points, "axes", None)
+    if axes is not None:
+        return list(axes[name])
+    return [point[name] for point in space.points]
+
+
+def check_value_kinds(
+    model_cls: type, space: ParameterSpace, scenario: ScenarioSpec | None = None
+) -> None:
+    """Refuse a string where the model's default is a number or a list (say
+    ``n = '5, 10'`` for ``n = [5, 10]``): every run would fail on it."""
+    params = _model_signature(model_cls).parameters
+    defaults = {n: p.default for n, p in params.items() if p.default is not p.empty}
+    if scenario is not None:
+        defaults = {**scenario.defaults, **defaults}
+    for name in space.names:
+        default = defaults.get(name)
+        if default is None or isinstance(default, str | bytes):
+            continue
+        if not isinstance(default, int | float | list | tuple) or isinstance(
+            default, bool
+        ):
+            continue
+        strings = [v for v in _values_of(space, name) if isinstance(v, str)]
+        if strings:
+            kind = {"int": "whole number", "float": "number"}.get(
+                type(default).__name__, type(default).__name__
+            )
+            text = strings[0]
+            items = ", ".join(part.strip() for part in text.split(",") if part.strip())
+            wanted = f"a list, e.g. {name} = [{items}]" if "," in text else f"a {kind}"
+            raise ParameterError(
+                f"{name} = {text!r} is a string, but {model_cls.__name__}'s default "
+                f"for it is {default!r} (a {kind}): give {wanted}, without quotes.",
+                field=name,
+            )
 
 
 def _unknown_name(
@@ -447,6 +487,7 @@ def plan_sweep(
     space = _supply_simulators(model_cls, space)
     space, scenario_used = _scenario_route(model_cls, space, scenario)
     fields = check_parameter_names(model_cls, space, scenario_used)
+    check_value_kinds(model_cls, space, scenario_used)
     seed_kwarg = seed_keyword(model_cls, space, scenario_used)
     user_seeds = next((n for n in SEED_NAMES if n in space.names), None)
     if user_seeds is not None and (seed is not None or rng is not None):

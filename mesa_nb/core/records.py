@@ -98,16 +98,22 @@ class BatchOutcome:
     tables: dict[str, Chunk] = field(default_factory=dict)
     datasets: dict[str, Chunk] = field(default_factory=dict)
     interrupted: bool = False
+    #: set when a worker wrote the batch's data into the store itself: the
+    #: part name and files to commit (the tables above are then empty)
+    stored: tuple[str, list[dict[str, Any]]] | None = None
 
 
 @dataclass(frozen=True)
 class Progress:
-    """One progress event: sent once at the start, then once per finished run."""
+    """One progress event: sent once at the start, once per finished run, and
+    (``running``: ``(RunId, step, seconds running)`` of runs in progress)
+    about once a second while runs go on."""
 
     total: int
     done: int
     failed: int
     record: RunRecord | None = None
+    running: tuple[tuple[int, int, float], ...] | None = None
 
 
 ProgressCallback = Callable[[Progress], None]

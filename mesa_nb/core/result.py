@@ -58,6 +58,8 @@ class SweepResult:
         model_reporters: the model reporters (columns of ``model`` after Step).
         datasets: the datasets of the models' DataRecorders (Mesa 3.5), each
             with a RunId column and the recorder's ``time`` column.
+        design: the sampling design the points came from, if any (see
+            ``mesa_nb.designs``); ``sensitivity()`` analyses it.
     """
 
     runs: pd.DataFrame
@@ -72,6 +74,62 @@ class SweepResult:
     model_cls: type | None = field(default=None, repr=False)
     run_kwargs: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
     settings: RunSettings | None = field(default=None, repr=False)
+    design: Any = field(default=None, repr=False)
+    grid: dict[str, list[Any]] | None = field(default=None, repr=False)
+
+    # -- tables read from a store when first asked for ---------------------------
+    #: The tables :meth:`read_lazily` defers.
+    LAZY_TABLES = ("model", "agents", "agenttypes", "tables", "datasets")
+
+    def read_lazily(self, load: Callable[[str], dict[str, Any]], store: Any) -> None:
+        """Drop the tables; ``load(name)`` gives them all when one is asked for.
+
+        ``store`` (a RunStore) also serves :meth:`scan`.
+        """
+        for name in self.LAZY_TABLES:
+            self.__dict__.pop(name, None)
+        self.__dict__["_load"] = load
+        self.__dict__["_store"] = store
+
+    def __getattr__(self, name: str) -> Any:
+        load = self.__dict__.get("_load")
+        if load is None or name not in SweepResult.LAZY_TABLES:
+            raise AttributeError(name)
+        tables = load(name)
+        for table, value in tables.items():
+            self.__dict__.setdefault(table, value)
+        return self.__dict__[name]
+
+    def use_store(self, store: Any) -> None:
+        """Let :meth:`scan` read the store this result was written to."""
+        self.__dict__["_store"] = store
+
+    def scan(self, table: str) -> Any:
+        """The stored data of ``table`` as a ``pyarrow.dataset.Dataset``:
+        filters and column projections are pushed down to the files, nothing
+        is read before it is asked for (``.to_table(filter=...,
+        columns=[...])``, or DuckDB / Polars on the same files).
+
+        ``table`` is ``"model"``, ``"agents"``, ``"agenttypes"``, or a
+        collector table or recorder dataset by name. Needs a store.
+        """
+        store = self.__dict__.get("_store")
+        if store is None:
+            raise ValueError(
+                "scan() reads a store: run the sweep with store=DIR, or load one "
+                "with mesa_nb.load_store(DIR)."
+            )
+        group = "frames" if table in ("model", "agents", "agenttypes") else None
+        candidates = (
+            [("frames", table)] if group else [("tables", table), ("datasets", table)]
+        )
+        for group, name in candidates:
+            files = store.committed_files(group, name)
+            if files:
+                import pyarrow.dataset as ds
+
+                return ds.dataset([str(f) for f in files], format="parquet")
+        raise KeyError(f"The store has no table {table!r}.")
 
     # -- status -------------------------------------------------------------
     @property
@@ -249,6 +307,16 @@ class SweepResult:
         :func:`mesa_nb.analysis.stats.replicate_stats`.
         """
         return extension("stats")(self, reporter, by, **kwargs)
+
+    def save_experiment(self, path: Any) -> Any:
+        """Write the experiment file (TOML) that reruns this sweep headless
+        (``mesa-nb run``): see :func:`mesa_nb.api.experiment.save_experiment`."""
+        return extension("save_experiment")(self, path)
+
+    def sensitivity(self, reporter: str, **kwargs: Any) -> pd.DataFrame:
+        """Sobol indices or Morris measures of a model reporter, from the
+        sweep's design: see :func:`mesa_nb.analysis.sensitivity.sensitivity`."""
+        return extension("sensitivity")(self, reporter, **kwargs)
 
     # -- display --------------------------------------------------------------
     def summary(self) -> str:

@@ -22,6 +22,7 @@ from . import mesa_adapter
 from .collect import COLLECTOR_HINT, RunData, drive, read_collector
 from .columns import ChunkBuilder
 from .errors import ModelClassError
+from .heartbeat import Pulse, Running
 from .parameters import Sampler
 from .plan import RunSettings, model_kwargs
 from .records import (
@@ -136,7 +137,10 @@ def no_collector_error(model_cls: type, when: str) -> ModelClassError:
 
 
 def run_one(
-    spec: RunSpec, settings: RunSettings, stop: StopToken | None = None
+    spec: RunSpec,
+    settings: RunSettings,
+    stop: StopToken | None = None,
+    beat: Callable[[Running | None], None] | None = None,
 ) -> tuple[RunRecord, RunData | None]:
     """Build, step and read one model; failures are caught and recorded."""
     start = time.perf_counter()
@@ -147,7 +151,10 @@ def run_one(
         with time_limit(settings.timeout) as deadline:
             model, record.drawn = build_model(spec, settings)
             record.seeded = mesa_adapter.model_seeded_with(model, spec.seed)
-            driven = drive(model, settings.max_steps, stop, settings.until, deadline)
+            pulse = Pulse(spec.run_id, beat) if beat is not None else None
+            driven = drive(
+                model, settings.max_steps, stop, settings.until, deadline, pulse
+            )
         if not collects_data(model):
             raise no_collector_error(settings.model_cls, "after its run")
         data = read_collector(
@@ -241,11 +248,15 @@ def run_batch(
     on_run: Callable[[RunRecord], None] | None = None,
     stop: StopToken | None = None,
     on_start: Callable[[RunSpec], None] | None = None,
+    beat: Callable[[Running | None], None] | None = None,
+    writer: Any = None,
 ) -> BatchOutcome:
     """Run ``specs`` one after the other and pack their data per table.
 
     A ``KeyboardInterrupt`` (or ``stop`` being set) stops the batch; the runs
-    finished so far are kept and the outcome is flagged ``interrupted``.
+    finished so far are kept and the outcome is flagged ``interrupted``. With
+    a ``writer`` (a store's part writer), the data is written into the store
+    here and only the records travel back.
     """
     records: list[RunRecord] = []
     data = _BatchBuilder(settings.exact_values)
@@ -254,7 +265,7 @@ def run_batch(
         for spec in specs:
             if on_start is not None:
                 on_start(spec)
-            record, run_data = run_one(spec, settings, stop)
+            record, run_data = run_one(spec, settings, stop, beat)
             if run_data is not None:
                 data.add(spec.run_id, run_data)
             records.append(record)
@@ -263,4 +274,10 @@ def run_batch(
     except KeyboardInterrupt:
         interrupted = True
         data.drop_unfinished({r.run_id for r in records})
-    return data.outcome(records, interrupted)
+    if beat is not None:
+        beat(None)
+    outcome = data.outcome(records, interrupted)
+    if writer is not None and records:  # data goes to the store, not back
+        outcome.stored = writer.write_parts(outcome)
+        outcome.frames, outcome.tables, outcome.datasets = {}, {}, {}
+    return outcome

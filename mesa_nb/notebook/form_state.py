@@ -25,6 +25,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.designs import (
+    DESIGNS,
+    Range,
+    between,
+    integers,
+    make_design,
+    one_of,
+)
 from ..core.errors import MesaNbError, ParameterError
 from ..core.plan import SEED_NAMES, SweepPlan, plan_sweep
 from ..core.result import SweepResult
@@ -138,7 +146,13 @@ def describe(parameter: inspect.Parameter) -> ParamInfo:
 
 def python_code(value: Any) -> str:
     """``value`` as Python source: ``repr``, or ``Color.RED`` for an Enum member,
-    ``float('inf')`` for an infinite float (``repr`` gives a bare ``inf``)."""
+    ``float('inf')`` for an infinite float (``repr`` gives a bare ``inf``),
+    ``between(0.1, 0.9)`` for a design's range."""
+    if isinstance(value, Range):
+        if value.kind == "choice":
+            return "one_of(" + ", ".join(python_code(c) for c in value.choices) + ")"
+        maker = "between" if value.kind == "float" else "integers"
+        return f"{maker}({value.low!r}, {value.high!r})"
     if isinstance(value, enum.Enum):
         return f"{type(value).__name__}.{value.name}"
     if isinstance(value, float) and not math.isfinite(value):
@@ -325,6 +339,29 @@ class RunOptions:
     output: str = "results"
     store: str | None = None  # a results directory: resumable
     client: str | None = None  # Dask: a notebook name, an address or 'dask'
+    timeout: float | None = None  # seconds a run may take
+    design: str | None = None  # None: a full grid; else a sampling design
+    samples: int | None = None  # the design's size (its default when None)
+
+
+#: The form's design choices: a grid, or a sampling design by name.
+GRID = "grid"
+DESIGN_CHOICES = (GRID, *DESIGNS)
+
+
+def design_parameters(parameters: dict[str, Any], opts: RunOptions) -> Any:
+    """What the core gets: the parameters, or the design they describe
+    (ranges sampled, the other values constant)."""
+    if opts.design is None:
+        return parameters
+    ranges = {n: v for n, v in parameters.items() if isinstance(v, Range)}
+    constants = {n: v for n, v in parameters.items() if n not in ranges}
+    samples = opts.samples or DEFAULT_DESIGN_SAMPLES.get(opts.design, 128)
+    return make_design(opts.design, ranges, samples, opts.seed, constants)
+
+
+#: Design sizes when none is given (the magic's --samples defaults).
+DEFAULT_DESIGN_SAMPLES = {"sobol": 256, "morris": 10, "lhs": 100}
 
 
 def batchrun_code(model_name: str, parameters: dict[str, Any], opts: RunOptions) -> str:
@@ -339,6 +376,11 @@ def batchrun_code(model_name: str, parameters: dict[str, Any], opts: RunOptions)
     if opts.seed is not None:
         flags.append(f"--seed {opts.seed}")
     flags.append(f"--out {opts.output}")
+    if opts.timeout is not None:
+        flags.append(f"--timeout {opts.timeout:g}")
+    if opts.design is not None:
+        samples = opts.samples or DEFAULT_DESIGN_SAMPLES.get(opts.design, 128)
+        flags.append(f"--design {opts.design} --samples {samples}")
     if opts.store:
         flags.append(f"--store {shlex.quote(opts.store)}")
     if opts.client:
@@ -476,14 +518,32 @@ class FieldState:
             return None
         return parse_value(text, info.kind, info.choices)
 
-    def value(self) -> Any:
-        """What the core gets for this parameter (``NOT_GIVEN``: nothing)."""
+    def value(self, design: bool = False) -> Any:
+        """What the core gets for this parameter (``NOT_GIVEN``: nothing).
+
+        With ``design``, a swept field is a range to sample: numbers from
+        their from/to, choices from their list.
+        """
+        if design and self.mode == SWEEP:
+            return self._range()
         if self.mode == FIXED:
             value = self.fixed_value()
             return value if value is NOT_GIVEN else core_value(value, swept=False)
         if self.style == RANGE:
             return range_values(self.start, self.stop, self.step)
         return parse_sweep_text(self.list_text, self.info.kind, self.info.choices)
+
+    def _range(self) -> Range:
+        info = self.info
+        if info.kind in NUMBERS and self.style == RANGE:
+            if info.kind == INT:
+                return integers(int(self.start), int(self.stop))
+            return between(float(self.start), float(self.stop))
+        if info.kind in (CHOICE, BOOL, STR):
+            return one_of(*parse_sweep_text(self.list_text, info.kind, info.choices))
+        raise ParameterError(
+            "with a design, give a range (sweep, range: from/to) to sample."
+        )
 
 
 # -- run options ------------------------------------------------------------------
@@ -498,6 +558,9 @@ def option_values(opts: RunOptions) -> dict[str, Any]:
         "output": opts.output,
         "store": opts.store or "",
         "client": opts.client or "",
+        "timeout": "" if opts.timeout is None else f"{opts.timeout:g}",
+        "design": opts.design or GRID,
+        "samples": "" if opts.samples is None else str(opts.samples),
     }
 
 
@@ -533,6 +596,29 @@ def read_options(
         if any(char in str(values[key]) for char in "\r\n"):
             errors[key] = "one line only: no line breaks."
     values["store"] = str(values["store"]).strip() or None
+    timeout = str(values["timeout"]).strip()
+    values["timeout"] = None
+    if timeout:
+        try:
+            values["timeout"] = float(timeout)
+        except ValueError:
+            errors["timeout"] = "a number of seconds, or empty for no limit."
+        else:
+            if not values["timeout"] > 0:
+                errors["timeout"] = "a number of seconds above 0."
+                values["timeout"] = None
+    design = str(values["design"]).strip() or GRID
+    values["design"] = None if design == GRID else design
+    if design not in DESIGN_CHOICES:
+        errors["design"] = f"one of {', '.join(DESIGN_CHOICES)}."
+        values["design"] = None
+    samples = str(values["samples"]).strip()
+    values["samples"] = None
+    if samples:
+        if samples.isascii() and samples.isdigit() and int(samples) >= 1:
+            values["samples"] = int(samples)
+        else:
+            errors["samples"] = "a whole number, 1 or more (empty: the default)."
     client = str(values["client"]).strip() or None
     if client is not None:
         try:
@@ -628,9 +714,10 @@ class FormState:
         errors: dict[str, str] = {}
         hints: dict[str, str] = {}
         parameters: dict[str, Any] = {}
+        designed = str(self.options.get("design", GRID)).strip() not in ("", GRID)
         for name, field_state in self.fields.items():
             try:
-                value = field_state.value()
+                value = field_state.value(design=designed)
             except ParameterError as exc:
                 errors[name] = str(exc)
                 continue
@@ -644,10 +731,11 @@ class FormState:
         try:  # the core checks the options even while a parameter is wrong
             plan = plan_sweep(
                 self.model_cls,
-                parameters,
+                design_parameters(parameters, opts),
                 iterations=opts.iterations,
                 max_steps=opts.max_steps,
                 data_collection_period=opts.data_collection_period,
+                timeout=opts.timeout,
                 seed=0 if opts.seed is None else opts.seed,  # no entropy per key
                 warn=False,  # "cannot be reproduced" is warned at Run
             )

@@ -31,6 +31,7 @@ from ..core.mesa_adapter import Model
 from ..core.result import SweepResult, describe_outcome
 from .form_state import (
     BOOL,
+    DESIGN_CHOICES,
     ERROR_STYLE,
     FIXED,
     FLOAT,
@@ -50,6 +51,7 @@ from .form_state import (
     choice_label,
     config_options,
     describe,
+    design_parameters,
     dropdown_choices,
     first_reporter,
     model_reference,
@@ -254,6 +256,15 @@ def _option_controls(values: dict[str, Any]) -> dict[str, _Option]:
         "output": _text(values["output"], "output name"),
         "store": _text(values["store"], "store dir", "none: in memory"),
         "client": _text(values["client"], "Dask client", "none: local processes"),
+        "timeout": _text(values["timeout"], "timeout (s)", "none: no time limit"),
+        "design": w.Dropdown(
+            options=list(DESIGN_CHOICES),
+            value=values["design"],
+            description="design",
+            style={"description_width": "100px"},
+            layout=w.Layout(width="230px"),
+        ),
+        "samples": _text(values["samples"], "samples", "the design's default"),
     }
     options = {key: _Option(widget) for key, widget in controls.items()}
     for key, option in options.items():
@@ -497,12 +508,13 @@ class SweepForm:
         """Plan the sweep once and run that plan, with a progress bar in the form."""
         the_plan = plan(
             self.model_cls,
-            parameters,
+            design_parameters(parameters, opts),
             iterations=opts.iterations,
             max_steps=opts.max_steps,
             data_collection_period=opts.data_collection_period,
             seed=opts.seed,
             store=opts.store,
+            timeout=opts.timeout,
         )
         executor = (
             executor_by_name(opts.client, self.namespace) if opts.client else None

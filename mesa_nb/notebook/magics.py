@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import difflib
 import keyword
 import shlex
+import sys
 from typing import Any
 
 import pandas as pd
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Bool, Int, Unicode, observe
 from traitlets.config import Configurable
 
 from ..api import plan, run_plan
+from ..api.experiment import save_experiment
 from ..api.live import LiveSweep
 from ..api.progress import TqdmProgress, progress_bar
 from ..backends import start_workers
+from ..core.designs import DESIGNS, Range, between, integers, make_design, one_of
 from ..core.errors import MesaNbError
 from ..core.parameters import Sampler
 from ..core.plan import SweepPlan, model_parameter_names
@@ -38,11 +42,15 @@ def _processes(value: str) -> int | None:
     if value == "all":
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
+        number = 0
+    if number < 1:
         raise UsageError(
-            f"--processes takes a number or 'all', not {value!r}."
-        ) from None
+            f"--processes takes a number of processes, 1 or more, or 'all' (every "
+            f"core), not {value!r}."
+        )
+    return number
 
 
 @magics_class
@@ -84,10 +92,72 @@ class BatchRun(Magics, Configurable):
             raise UsageError(f"Cannot read the options ({exc}): {line!r}.") from None
         try:
             return self.batchrun.parser.parse_args(argv)
-        except UsageError:
-            raise
+        except UsageError as exc:
+            raise UsageError(self._suggest(str(exc))) from None
         except SystemExit:  # pragma: no cover - argparse's own exit
             raise UsageError(f"Bad options: {line!r}. See %%batchrun?") from None
+
+    def _suggest(self, message: str) -> str:
+        """An argparse complaint, with the options closest to a mistyped one."""
+        if "unrecognized arguments:" not in message:
+            return message
+        known = [
+            option
+            for action in self.batchrun.parser._actions
+            for option in action.option_strings
+            if option.startswith("--")
+        ]
+        typed = message.split("unrecognized arguments:")[1].split()
+        hints = []
+        for word in typed:
+            close = difflib.get_close_matches(word.split("=")[0], known, n=1)
+            if close:
+                hints.append(f"{word}: did you mean {close[0]}?")
+        return message + (" " + " ".join(hints) if hints else "") + " See %batchrun?"
+
+    def _save(
+        self, args: Any, model_cls: type, parameters: Any, execution: dict
+    ) -> None:
+        """``--save FILE``: the experiment file that reruns this cell headless."""
+        definition = self._definition(args)
+        client = args.client if args.client and "://" in args.client else None
+        options = {
+            "max_steps": definition["max_steps"],
+            "iterations": definition["iterations"],
+            "seed": definition["seed"],
+            "data_collection_period": definition["data_collection_period"],
+            "until": definition["until"],
+            "timeout": definition["timeout"],
+            "processes": "all"
+            if execution["processes"] is None
+            else execution["processes"],
+            "store": definition["store"],
+            "client": client,
+        }
+        path = save_experiment(args.save, model_cls, parameters, options)
+        print(f"Saved {path}: run it headless with `mesa-nb run {path}`.")
+
+    @staticmethod
+    def _design(args: Any, parameters: dict[str, Any]) -> Any:
+        """With ``--design``, the cell's ranges become a design of its points."""
+        ranges = {n: v for n, v in parameters.items() if isinstance(v, Range)}
+        if args.design is None:
+            if ranges:
+                names = ", ".join(ranges)
+                raise UsageError(
+                    f"{names}: a range needs a design to sample it, e.g. --design "
+                    f"lhs --samples 100 (or sobol, morris, halton, sobol_sequence)."
+                )
+            return parameters
+        if not ranges:
+            raise UsageError(
+                f"--design {args.design}: give the sampled parameters as ranges in "
+                "the cell, e.g. x = between(0.1, 0.9), k = integers(1, 5), "
+                "kind = one_of('a', 'b')."
+            )
+        constants = {n: v for n, v in parameters.items() if n not in ranges}
+        samples = args.samples or DEFAULT_SAMPLES.get(args.design, 128)
+        return make_design(args.design, ranges, samples, args.seed, constants)
 
     def _definition(self, args: Any) -> dict[str, Any]:
         """What the sweep is: the options that :func:`mesa_nb.api.plan` takes."""
@@ -129,6 +199,7 @@ class BatchRun(Magics, Configurable):
             "store": args.store,
             "retry_failed": args.retry_failed,
             "force": args.force,
+            "in_memory": not args.no_memory,
         }
 
     @magic_arguments()
@@ -187,6 +258,31 @@ class BatchRun(Magics, Configurable):
         "they finish; run the same cell again to resume after a crash.",
     )
     @argument(
+        "--design",
+        choices=sorted(DESIGNS),
+        help="Sample the ranges in the cell (x = between(0, 1), k = integers(1, "
+        "5), kind = one_of('a', 'b')) with this design instead of a grid.",
+    )
+    @argument(
+        "--samples",
+        type=int,
+        help="Size of the design: n (lhs, halton, sobol_sequence: points; sobol: "
+        "base samples) or trajectories (morris).",
+    )
+    @argument(
+        "--no-memory",
+        action="store_true",
+        help="With --store: workers write the data into the store and the "
+        "result reads it from there when asked (results.scan(table) queries "
+        "it in place): for sweeps bigger than memory.",
+    )
+    @argument(
+        "--save",
+        metavar="FILE",
+        help="Also write the experiment file (TOML) that reruns this sweep "
+        "headless: mesa-nb run FILE.",
+    )
+    @argument(
         "--background",
         action="store_true",
         help="Return at once and run the sweep in the background: the result "
@@ -215,8 +311,8 @@ class BatchRun(Magics, Configurable):
         action="store_true",
         help="Show the planned runs and parameter table; run nothing.",
     )
-    @cell_magic
-    def batchrun(self, line: str, cell: str) -> Any:
+    @line_cell_magic
+    def batchrun(self, line: str, cell: str | None = None) -> Any:
         """Sweep MODEL over the parameters assigned in the cell body.
 
         Each top-level assignment in the cell is one parameter: a single
@@ -232,7 +328,13 @@ class BatchRun(Magics, Configurable):
 
         The result (a SweepResult) is bound to ``results`` (or ``--out``)
         with ``.runs``, ``.model``, ``.agents`` and ``.plot`` helpers.
+
+        As a line magic (``%batchrun``), it prints this help.
         """
+        if cell is None:
+            print(self.batchrun.__doc__)
+            self.batchrun.parser.print_help()
+            return None
         args = self._parse(line)
         namespace = self.shell.user_ns
         try:
@@ -248,6 +350,9 @@ class BatchRun(Magics, Configurable):
             parameters = parse_parameter_cell(
                 cell, namespace, model_parameter_names(model_cls)
             )
+            parameters = self._design(args, parameters)
+            if args.save:
+                self._save(args, model_cls, parameters, execution)
             the_plan = plan(model_cls, parameters, **self._definition(args))
             if args.dry_run:
                 return self._dry_run(the_plan)
@@ -356,18 +461,36 @@ def check_output_name(name: str, option: str) -> None:
         )
 
 
+#: Design sizes when --samples is not given.
+DEFAULT_SAMPLES = {"sobol": 256, "morris": 10, "lhs": 100}
+
+
 def load_ipython_extension(ipython: Any) -> None:
-    """Register the magics (``%load_ext mesa_nb``) and live plots."""
+    """Register the magics (``%load_ext mesa_nb``), live plots, and the range
+    helpers of ``--design`` cells (``between``, ``integers``, ``one_of``)."""
     from . import live  # noqa: F401  (registers result.live)
 
+    for helper in (between, integers, one_of):
+        ipython.user_ns.setdefault(helper.__name__, helper)
+    ipython.set_custom_exc((MesaNbError,), _show_error)
     ipython.register_magics(BatchRun)
+
+
+def _show_error(
+    shell: Any, etype: type, value: BaseException, tb: Any, **_: Any
+) -> None:
+    """A mesa_nb error in a cell (``results.stats("label")``, ...): its one
+    line, which names the fix, not a traceback through mesa_nb."""
+    print(f"{etype.__name__}: {value}", file=sys.stderr)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Remove the magics (``%unload_ext mesa_nb``)."""
     ipython.magics_manager.registry.pop("BatchRun", None)
     ipython.magics_manager.magics["cell"].pop("batchrun", None)
+    ipython.magics_manager.magics["line"].pop("batchrun", None)
     ipython.magics_manager.magics["line"].pop("batchrun_form", None)
+    ipython.set_custom_exc((), None)
     ipython.configurables[:] = [
         c for c in ipython.configurables if not isinstance(c, BatchRun)
     ]

@@ -48,9 +48,17 @@ from typing import Any
 
 import numpy as np
 
+from ..core.columns import chunks_to_frame, frame_to_chunk
 from ..core.errors import StoreError
 from ..core.plan import SweepPlan
-from ..core.records import DATA_TABLES, BatchOutcome, Chunk, RunRecord, Status
+from ..core.records import (
+    DATA_TABLES,
+    TABLE_KEYS,
+    BatchOutcome,
+    Chunk,
+    RunRecord,
+    Status,
+)
 from .encoding import (
     _pyarrow,
     chunk_to_parquet,
@@ -460,6 +468,18 @@ class RunStore:
         """Store a finished batch: data parts first, its run records last."""
         if not outcome.records:
             return
+        if outcome.stored is not None:  # a worker wrote the data parts already
+            self.commit(outcome.records, *outcome.stored)
+            return
+        self.commit(outcome.records, *self.write_parts(outcome))
+
+    def part_writer(self) -> PartWriter:
+        """What a worker process writes its batches' data parts with."""
+        return PartWriter(str(self.path))
+
+    def write_parts(self, outcome: BatchOutcome) -> tuple[str, list[dict[str, Any]]]:
+        """Write a batch's data parts (not its records); return the part name
+        and what :meth:`commit` records of each file."""
         part = self._new_part()
         files = []
         named = [("frames", t, t, c) for t, c in outcome.frames.items()]
@@ -487,13 +507,13 @@ class RunStore:
                     "rows": rows,
                 }
             )
-        self._commit(outcome.records, part, files)
+        return part, files
 
     def write_records(self, records: list[RunRecord], part: str | None = None) -> None:
         """Store run records (the commit point of a batch)."""
-        self._commit(records, part or self._new_part(), [])
+        self.commit(records, part or self._new_part(), [])
 
-    def _commit(
+    def commit(
         self, records: list[RunRecord], part: str, files: list[dict[str, Any]]
     ) -> None:
         pa, _ = _pyarrow()
@@ -592,6 +612,63 @@ class RunStore:
             if latest.get(record.run_id) == index
         ]
         return records, frames, tables, datasets
+
+    def read_records(self) -> list[RunRecord]:
+        """The newest stored record of every run, without reading any data
+        (the data parts are checked when the tables are read)."""
+        self.problems = []
+        latest: dict[int, RunRecord] = {}
+        for batch in filter(None, map(self._read_batch, self._run_parts())):
+            for record in batch["records"]:
+                latest[record.run_id] = record
+        return list(latest.values())
+
+    def compact(self) -> dict[str, int]:
+        """Merge the store's many small parts into one part per table, sorted
+        by RunId and Step, in large row groups; return the part counts before
+        and after.
+
+        The new part is committed (with every run's newest record) before the
+        old parts are removed, so a crash at any moment leaves a readable
+        store. Reads the store into memory table by table's worth at once.
+        """
+        self._lock()
+        try:
+            before = len(self._run_parts())
+            records, frames, tables, datasets = self.read()
+            if not records:
+                return {"parts_before": before, "parts_after": before}
+            old = self._run_parts()
+            old_data = [
+                self.path / f["path"]
+                for batch in filter(None, map(self._read_batch, old))
+                for f in (batch.get("files") or {}).get("files", [])
+            ]
+            outcome = BatchOutcome(
+                records,
+                {t: _joined(c, TABLE_KEYS[t]) for t, c in frames.items() if c},
+                {n: _joined(c, ["RunId"]) for n, c in tables.items() if c},
+                {n: _joined(c, ["RunId", "time"]) for n, c in datasets.items() if c},
+            )
+            self.write(outcome)
+            for path in [*old, *old_data]:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            return {"parts_before": before, "parts_after": len(self._run_parts())}
+        finally:
+            self.close()
+
+    def committed_files(self, group: str, name: str) -> list[Path]:
+        """The data files of ``name`` (a table of ``group``: frames, tables,
+        datasets) that committed batches hold, for scanning them in place."""
+        files = []
+        for batch in filter(None, map(self._read_batch, self._run_parts())):
+            for file in (batch.get("files") or {}).get("files", []):
+                if file.get("group") == group and file.get("name") == name:
+                    path = self.path / file["path"]
+                    if path.exists():
+                        files.append(path)
+        return files
 
     def _run_parts(self) -> list[Path]:
         return sorted((self.path / "runs").glob("*.parquet"), key=_part_order)
@@ -818,3 +895,22 @@ def _holder(lock_path: Path) -> str:
         return f"pid {info['pid']}{mine}{where}, since {info['since']}"
     except (OSError, ValueError, KeyError, TypeError):
         return "pid unknown"
+
+
+class PartWriter:
+    """Writes a batch's data parts into a store from a worker process.
+
+    Picklable (it holds the store's path only); the parent commits the
+    batch's run records, as for batches it writes itself.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def write_parts(self, outcome: BatchOutcome) -> tuple[str, list[dict[str, Any]]]:
+        return RunStore(self.path).write_parts(outcome)
+
+
+def _joined(chunks: list[Chunk], keys: list[str]) -> Chunk:
+    """Chunks as one, sorted by ``keys`` (what a compacted part holds)."""
+    return frame_to_chunk(chunks_to_frame(list(chunks), keys))

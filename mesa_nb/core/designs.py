@@ -1,0 +1,334 @@
+"""Sampling designs: Latin hypercube, Sobol (Saltelli), Morris, QMC sequences.
+
+A design maps each parameter to a range (:func:`between` for floats,
+:func:`integers` for whole numbers, :func:`one_of` for categories), draws
+points in the unit cube with ``scipy.stats.qmc`` or SALib (no sampler is
+written here), and turns them into parameter values. A :class:`Design` is a
+sweep definition of its own (``sweep(Model, design)``), and it remembers how
+it was made, so its sweep can be analysed (Sobol indices, Morris screening)
+and reproduced: same method, ranges and seed, same points.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ParameterError
+
+
+# -- ranges ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Range:
+    """Where a parameter's values come from: ``kind`` is float, int or choice."""
+
+    kind: str
+    low: Any = None
+    high: Any = None
+    choices: tuple[Any, ...] = ()
+
+    def value(self, unit: float) -> Any:
+        """The value at ``unit`` in [0, 1]: a float, an int, or a choice."""
+        if self.kind == "float":
+            return float(self.low + unit * (self.high - self.low))
+        if self.kind == "int":
+            span = self.high - self.low + 1
+            return int(self.low + min(math.floor(unit * span), span - 1))
+        return self.choices[
+            min(math.floor(unit * len(self.choices)), len(self.choices) - 1)
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        if self.kind == "choice":
+            return {"kind": "choice", "choices": list(self.choices)}
+        return {"kind": self.kind, "low": self.low, "high": self.high}
+
+
+def between(low: float, high: float) -> Range:
+    """Floats from ``low`` to ``high``."""
+    low, high = _numbers(low, high, "between")
+    return Range("float", float(low), float(high))
+
+
+def integers(low: int, high: int) -> Range:
+    """Whole numbers from ``low`` to ``high``, both included."""
+    for value in (low, high):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ParameterError(
+                f"integers({low!r}, {high!r}) takes whole numbers; use "
+                "between(low, high) for floats."
+            )
+    low, high = _numbers(low, high, "integers")
+    return Range("int", int(low), int(high))
+
+
+def one_of(*choices: Any) -> Range:
+    """One of ``choices`` (categories), each as likely as the others."""
+    if len(choices) < 2:
+        raise ParameterError(
+            f"one_of{choices!r} needs two choices or more: a single value is a "
+            "constant (give it as name = value)."
+        )
+    return Range("choice", choices=tuple(choices))
+
+
+def _numbers(low: Any, high: Any, name: str) -> tuple[Any, Any]:
+    for value in (low, high):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            raise ParameterError(f"{name}({low!r}, {high!r}) takes two numbers.")
+    if not low < high:
+        raise ParameterError(f"{name}({low!r}, {high!r}): low must be below high.")
+    return low, high
+
+
+def as_range(name: str, spec: Any) -> Range:
+    """A :class:`Range` from ``spec``: a Range, a ``(low, high)`` pair of floats
+    or ints, or a list of categories."""
+    if isinstance(spec, Range):
+        return spec
+    if isinstance(spec, tuple) and len(spec) == 2:
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in spec):
+            return integers(*spec)
+        return between(*spec)
+    if isinstance(spec, list):
+        return one_of(*spec)
+    raise ParameterError(
+        f"Bound {name!r} = {spec!r}: give between(low, high), integers(low, high), "
+        "one_of('a', 'b'), a (low, high) pair or a list of choices.",
+        field=name,
+    )
+
+
+# -- designs -----------------------------------------------------------------------
+@dataclass(eq=False)
+class Design:
+    """A sampled design: its points, and how they were made.
+
+    Attributes:
+        method: ``lhs``, ``sobol``, ``morris``, ``halton`` or ``sobol_sequence``.
+        ranges: the sampled parameters and their ranges, in order.
+        unit: the points in the unit cube (one row per point).
+        seed: the seed the points were drawn with.
+        options: the method's own options (``n``, ``second_order``, ...).
+        fixed: constants added to every point.
+    """
+
+    method: str
+    ranges: dict[str, Range]
+    unit: np.ndarray
+    seed: int | None
+    options: dict[str, Any] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.ranges)
+
+    @property
+    def points(self) -> pd.DataFrame:
+        """One row per point: the sampled values (typed), then the constants."""
+        columns = {
+            name: [rng.value(u) for u in self.unit[:, i]]
+            for i, (name, rng) in enumerate(self.ranges.items())
+        }
+        frame = pd.DataFrame(columns)
+        for name, value in self.fixed.items():
+            frame[name] = [value] * len(frame)
+        return frame
+
+    def records(self) -> list[dict[str, Any]]:
+        """The points as ``{name: value}`` dicts, values as Python objects."""
+        rows = []
+        for row in self.unit:
+            point = {
+                n: r.value(u)
+                for (n, r), u in zip(self.ranges.items(), row, strict=True)
+            }
+            rows.append({**point, **self.fixed})
+        return rows
+
+    def __len__(self) -> int:
+        return len(self.unit)
+
+    def describe(self) -> dict[str, Any]:
+        """How the design was made, as plain data (recorded with the sweep)."""
+        return {
+            "method": self.method,
+            "ranges": {n: r.describe() for n, r in self.ranges.items()},
+            "seed": self.seed,
+            "options": dict(self.options),
+            "n_points": len(self),
+        }
+
+    def salib_problem(self) -> dict[str, Any]:
+        """The SALib problem of the design, in the unit cube."""
+        return {
+            "num_vars": len(self.ranges),
+            "names": self.names,
+            "bounds": [[0.0, 1.0]] * len(self.ranges),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"<{self.method} design: {len(self)} points of "
+            f"{', '.join(self.names)}; seed {self.seed}>"
+        )
+
+
+def _ranges(bounds: Mapping[str, Any]) -> dict[str, Range]:
+    if not isinstance(bounds, Mapping) or not bounds:
+        raise ParameterError(
+            "bounds must map parameter names to ranges, e.g. {'x': between(0, 1)}."
+        )
+    return {str(name): as_range(name, spec) for name, spec in bounds.items()}
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ParameterError(
+            f"{what} must be a whole number, 1 or more, got {value!r}."
+        )
+    return int(value)
+
+
+def _salib(module: str) -> Any:
+    try:
+        import importlib
+
+        return importlib.import_module(f"SALib.sample.{module}")
+    except ImportError:  # pragma: no cover - SALib is a dependency
+        raise ImportError(
+            "Sobol and Morris designs need SALib: pip install SALib"
+        ) from None
+
+
+def lhs(
+    bounds: Mapping[str, Any],
+    n: int,
+    seed: int | None = None,
+    *,
+    fixed: Mapping[str, Any] | None = None,
+) -> Design:
+    """A Latin hypercube of ``n`` points: each range cut in ``n`` equal bins,
+    one point in every bin of every parameter (``scipy.stats.qmc``)."""
+    from scipy.stats import qmc
+
+    ranges = _ranges(bounds)
+    unit = qmc.LatinHypercube(d=len(ranges), seed=seed).random(_count(n, "n"))
+    return Design("lhs", ranges, unit, seed, {"n": n}, dict(fixed or {}))
+
+
+def halton(
+    bounds: Mapping[str, Any],
+    n: int,
+    seed: int | None = None,
+    *,
+    fixed: Mapping[str, Any] | None = None,
+) -> Design:
+    """``n`` points of a scrambled Halton sequence (``scipy.stats.qmc``)."""
+    from scipy.stats import qmc
+
+    ranges = _ranges(bounds)
+    unit = qmc.Halton(d=len(ranges), seed=seed).random(_count(n, "n"))
+    return Design("halton", ranges, unit, seed, {"n": n}, dict(fixed or {}))
+
+
+def sobol_sequence(
+    bounds: Mapping[str, Any],
+    n: int,
+    seed: int | None = None,
+    *,
+    fixed: Mapping[str, Any] | None = None,
+) -> Design:
+    """``n`` points of a scrambled Sobol' sequence (``scipy.stats.qmc``); ``n``
+    a power of 2 keeps its balance."""
+    from scipy.stats import qmc
+
+    ranges = _ranges(bounds)
+    unit = qmc.Sobol(d=len(ranges), seed=seed).random(_count(n, "n"))
+    return Design("sobol_sequence", ranges, unit, seed, {"n": n}, dict(fixed or {}))
+
+
+def sobol(
+    bounds: Mapping[str, Any],
+    n: int,
+    seed: int | None = None,
+    *,
+    second_order: bool = False,
+    fixed: Mapping[str, Any] | None = None,
+) -> Design:
+    """A Saltelli design for Sobol indices (SALib): ``n * (d + 2)`` points
+    (``n * (2d + 2)`` with ``second_order``); ``n`` a power of 2."""
+    ranges = _ranges(bounds)
+    n = _count(n, "n")
+    design = Design(
+        "sobol",
+        ranges,
+        np.zeros((0, len(ranges))),
+        seed,
+        {"n": n, "second_order": bool(second_order)},
+        dict(fixed or {}),
+    )
+    design.unit = _salib("sobol").sample(
+        design.salib_problem(), n, calc_second_order=bool(second_order), seed=seed
+    )
+    return design
+
+
+def morris(
+    bounds: Mapping[str, Any],
+    trajectories: int,
+    levels: int = 4,
+    seed: int | None = None,
+    *,
+    fixed: Mapping[str, Any] | None = None,
+) -> Design:
+    """A Morris design (SALib): ``trajectories * (d + 1)`` points on a grid of
+    ``levels`` levels per parameter, for elementary effects."""
+    ranges = _ranges(bounds)
+    trajectories, levels = (
+        _count(trajectories, "trajectories"),
+        _count(levels, "levels"),
+    )
+    design = Design(
+        "morris",
+        ranges,
+        np.zeros((0, len(ranges))),
+        seed,
+        {"trajectories": trajectories, "levels": levels},
+        dict(fixed or {}),
+    )
+    design.unit = _salib("morris").sample(
+        design.salib_problem(), trajectories, num_levels=levels, seed=seed
+    )
+    return design
+
+
+#: The designs by name (``%%batchrun --design NAME``).
+DESIGNS = {
+    "lhs": lhs,
+    "sobol": sobol,
+    "morris": morris,
+    "halton": halton,
+    "sobol_sequence": sobol_sequence,
+}
+
+
+def make_design(
+    method: str,
+    bounds: Mapping[str, Any],
+    samples: int,
+    seed: int | None = None,
+    fixed: Mapping[str, Any] | None = None,
+) -> Design:
+    """``DESIGNS[method]`` with ``samples`` (n, or Morris trajectories)."""
+    if method not in DESIGNS:
+        raise ParameterError(
+            f"No design {method!r}: choose one of {', '.join(DESIGNS)}.", field="design"
+        )
+    return DESIGNS[method](bounds, samples, seed=seed, fixed=fixed)
