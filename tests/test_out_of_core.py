@@ -167,3 +167,18 @@ def test_the_parents_memory_stays_flat_while_millions_of_rows_are_written(tmp_pa
     growth = (max(samples) - before) / 2**20
     in_memory = rows * 20 / 2**20  # what the agents table alone would take
     assert growth < 40 and growth < in_memory / 2, (growth, in_memory)
+
+
+def test_showing_a_result_kept_out_of_memory_reads_nothing(tmp_path):
+    result = mesa_nb.sweep(
+        Money,
+        {"n": [3, 4]},
+        max_steps=2,
+        seed=1,
+        store=tmp_path / "s",
+        in_memory=False,
+    )
+    text = repr(result) + result._repr_html_()
+    assert "in the store, read when first used" in text
+    assert "model" not in vars(result)  # still not read
+    assert len(result.model) == 2 and "model" in vars(result)

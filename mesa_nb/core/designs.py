@@ -309,6 +309,9 @@ def morris(
     return design
 
 
+#: A design's size when none is given (n, or Morris trajectories).
+DEFAULT_SAMPLES = {"sobol": 256, "morris": 10, "lhs": 100, "halton": 128}
+
 #: The designs by name (``%%batchrun --design NAME``).
 DESIGNS = {
     "lhs": lhs,
@@ -326,9 +329,11 @@ def make_design(
     seed: int | None = None,
     fixed: Mapping[str, Any] | None = None,
 ) -> Design:
-    """``DESIGNS[method]`` with ``samples`` (n, or Morris trajectories)."""
+    """``DESIGNS[method]`` with ``samples`` (n, or Morris trajectories; None:
+    :data:`DEFAULT_SAMPLES`)."""
     if method not in DESIGNS:
         raise ParameterError(
             f"No design {method!r}: choose one of {', '.join(DESIGNS)}.", field="design"
         )
+    samples = DEFAULT_SAMPLES.get(method, 128) if samples is None else samples
     return DESIGNS[method](bounds, samples, seed=seed, fixed=fixed)

@@ -332,11 +332,23 @@ class SweepResult:
         )
         if self.interrupted:
             head += " -- INTERRUPTED"
-        shapes = [
-            f"{name}: {len(frame)} rows x {frame.shape[1]} cols"
-            for name, frame in self._frames().items()
-        ]
+        if self._lazy:
+            shapes = [
+                f"runs: {len(self.runs)} rows x {self.runs.shape[1]} cols",
+                "model, agents, ...: in the store, read when first used "
+                "(result.scan(table) queries them in place)",
+            ]
+        else:
+            shapes = [
+                f"{name}: {len(frame)} rows x {frame.shape[1]} cols"
+                for name, frame in self._frames().items()
+            ]
         return "\n".join([head, *("  " + s for s in shapes)])
+
+    @property
+    def _lazy(self) -> bool:
+        """True while the tables wait in the store (nothing read yet)."""
+        return "_load" in self.__dict__ and "model" not in self.__dict__
 
     def _frames(self) -> dict[str, pd.DataFrame]:
         frames = {"runs": self.runs, "model": self.model}
@@ -354,6 +366,8 @@ class SweepResult:
     def _repr_html_(self) -> str:
         from html import escape
 
+        if self._lazy:
+            return f"<pre>{escape(self.summary())}</pre>"
         head = self.model.head(5).to_html(index=False, border=0, max_cols=12)
         return (
             f"<pre>{escape(self.summary())}</pre>"

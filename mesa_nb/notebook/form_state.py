@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.designs import (
+    DEFAULT_SAMPLES,
     DESIGNS,
     Range,
     between,
@@ -356,12 +357,7 @@ def design_parameters(parameters: dict[str, Any], opts: RunOptions) -> Any:
         return parameters
     ranges = {n: v for n, v in parameters.items() if isinstance(v, Range)}
     constants = {n: v for n, v in parameters.items() if n not in ranges}
-    samples = opts.samples or DEFAULT_DESIGN_SAMPLES.get(opts.design, 128)
-    return make_design(opts.design, ranges, samples, opts.seed, constants)
-
-
-#: Design sizes when none is given (the magic's --samples defaults).
-DEFAULT_DESIGN_SAMPLES = {"sobol": 256, "morris": 10, "lhs": 100}
+    return make_design(opts.design, ranges, opts.samples, opts.seed, constants)
 
 
 def batchrun_code(model_name: str, parameters: dict[str, Any], opts: RunOptions) -> str:
@@ -379,7 +375,7 @@ def batchrun_code(model_name: str, parameters: dict[str, Any], opts: RunOptions)
     if opts.timeout is not None:
         flags.append(f"--timeout {opts.timeout:g}")
     if opts.design is not None:
-        samples = opts.samples or DEFAULT_DESIGN_SAMPLES.get(opts.design, 128)
+        samples = opts.samples or DEFAULT_SAMPLES.get(opts.design, 128)
         flags.append(f"--design {opts.design} --samples {samples}")
     if opts.store:
         flags.append(f"--store {shlex.quote(opts.store)}")

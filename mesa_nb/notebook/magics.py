@@ -156,8 +156,7 @@ class BatchRun(Magics, Configurable):
                 "kind = one_of('a', 'b')."
             )
         constants = {n: v for n, v in parameters.items() if n not in ranges}
-        samples = args.samples or DEFAULT_SAMPLES.get(args.design, 128)
-        return make_design(args.design, ranges, samples, args.seed, constants)
+        return make_design(args.design, ranges, args.samples, args.seed, constants)
 
     def _definition(self, args: Any) -> dict[str, Any]:
         """What the sweep is: the options that :func:`mesa_nb.api.plan` takes."""
@@ -459,10 +458,6 @@ def check_output_name(name: str, option: str) -> None:
             f"{option} {name}: that would hide Python's built-in {name!r}; "
             "choose another name, e.g. results."
         )
-
-
-#: Design sizes when --samples is not given.
-DEFAULT_SAMPLES = {"sobol": 256, "morris": 10, "lhs": 100}
 
 
 def load_ipython_extension(ipython: Any) -> None:
