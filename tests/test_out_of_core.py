@@ -11,7 +11,6 @@ import threading
 import time
 from pathlib import Path
 
-import mesa
 import pandas as pd
 import psutil
 import pyarrow.dataset as ds
@@ -19,6 +18,7 @@ import pytest
 from models import Crashy, Money
 
 import mesa_nb
+from benchmarks.out_of_core import Crowd
 
 TESTS = Path(__file__).resolve().parent
 
@@ -113,26 +113,6 @@ def test_kill_9_of_the_driver_then_resume_gives_the_same_rows(tmp_path):
     pd.testing.assert_frame_equal(resumed.agents, whole.agents)
 
 
-class Crowd(mesa.Model):
-    """Many agents, agent records every step: lots of rows, little work."""
-
-    def __init__(self, n: int = 1500, rng=None):
-        super().__init__(rng=rng)
-        for _ in range(n):
-            agent = mesa.Agent(self)
-            agent.size = 0
-        self.datacollector = mesa.DataCollector(
-            model_reporters={"Agents": lambda m: len(m.agents)},
-            agent_reporters={"Size": "size"},
-        )
-        self.datacollector.collect(self)
-
-    def step(self):
-        for agent in self.agents:
-            agent.size += 1
-        self.datacollector.collect(self)
-
-
 @pytest.mark.slow
 def test_the_parents_memory_stays_flat_while_millions_of_rows_are_written(tmp_path):
     me = psutil.Process()
@@ -149,8 +129,8 @@ def test_the_parents_memory_stays_flat_while_millions_of_rows_are_written(tmp_pa
     sampler.start()
     try:
         result = mesa_nb.sweep(
-            Crowd,
-            {"n": 1500},
+            Crowd,  # the model of benchmark 8
+            {"agents": 1500, "rate": 1},
             iterations=24,
             max_steps=80,
             data_collection_period=1,
