@@ -149,7 +149,7 @@ def test_a_dropped_background_sweep_stops_its_runs():
     live = mesa_nb.sweep(
         Hang, {"hang": [False] * 200}, max_steps=2000, seed=3, background=True
     )
-    finished = live._finished
+    finished = live._state.finished
     del live
     gc.collect()
     assert finished.wait(60), "the runs of a dropped sweep went on"

@@ -22,7 +22,7 @@ from models import Money
 
 import mesa_nb
 from mesa_nb.core import gather as gather_module
-from mesa_nb.core.plan import MAX_RUNS, plan_sweep
+from mesa_nb.core.plan import plan_sweep
 from mesa_nb.examples import BoltzmannWealth
 from mesa_nb.notebook.form_state import FormState, batchrun_code, python_code
 
@@ -197,7 +197,6 @@ def test_huge_grids_are_counted_without_being_laid_out():
 
     with pytest.raises(mesa_nb.SweepOptionError, match="10,000,000,000 runs"):
         plan_sweep(Wide, ten_by_ten, seed=1)
-    assert MAX_RUNS < 10**10
     form = FormState(Wide, namespace={})
     assert form.validate().request is not None  # the form checks in O(parameters)
 

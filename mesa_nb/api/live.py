@@ -61,7 +61,6 @@ class LiveSweep:
     def __init__(self, plan: SweepPlan, run: Callable[..., SweepResult]) -> None:
         self.plan = plan
         self._state = _State()
-        self._finished = self._state.finished
         _RUNNING.add(self)
         # Stop the runs when this object is dropped (e.g. %reset) unfinished.
         weakref.finalize(self, self._state.cancel.set)
@@ -81,6 +80,10 @@ class LiveSweep:
     def done(self) -> bool:
         """True once the sweep has ended (finished, stopped or failed)."""
         return self._state.finished.is_set()
+
+    def ended_within(self, seconds: float) -> bool:
+        """Wait at most ``seconds`` for the sweep to end; True if it has."""
+        return self._state.finished.wait(seconds)
 
     def wait(self, timeout: float | None = None) -> SweepResult:
         """Block until the sweep ends; return its final result.

@@ -171,7 +171,8 @@ def is_literal(value: Any) -> bool:
         return False
 
 
-def _choice_label(value: Any) -> str:
+def choice_label(value: Any) -> str:
+    """How a choice is shown: an Enum member by name, anything else by repr."""
     return value.name if isinstance(value, enum.Enum) else repr(value)
 
 
@@ -222,7 +223,7 @@ def _check_choice(value: Any, choices: Sequence[Any]) -> Any:
             isinstance(choice, enum.Enum) and value in (choice.name, choice.value)
         ):
             return choice
-    listed = ", ".join(_choice_label(c) for c in choices)
+    listed = ", ".join(choice_label(c) for c in choices)
     raise ParameterError(f"{value!r} is not one of: {listed}.")
 
 
@@ -300,7 +301,7 @@ def range_values(start: float, stop: float, step: float) -> list[Any]:
 
 def format_sweep_text(values: Sequence[Any]) -> str:
     """The list text that reads back as ``values``."""
-    return ", ".join(_choice_label(v) for v in values)
+    return ", ".join(choice_label(v) for v in values)
 
 
 def plural(n: int, word: str) -> str:
@@ -343,6 +344,15 @@ class RunOptions:
     timeout: float | None = None  # seconds a run may take
     design: str | None = None  # None: a full grid; else a sampling design
     samples: int | None = None  # the design's size (its default when None)
+
+    def plan_options(self) -> dict[str, Any]:
+        """What the planner takes of these options (``seed`` apart)."""
+        return {
+            "iterations": self.iterations,
+            "max_steps": self.max_steps,
+            "data_collection_period": self.data_collection_period,
+            "timeout": self.timeout,
+        }
 
 
 #: The form's design choices: a grid, or a sampling design by name.
@@ -424,11 +434,6 @@ def uses_dropdown(info: ParamInfo) -> bool:
 def dropdown_choices(info: ParamInfo) -> tuple[Any, ...]:
     """What the dropdown of ``info`` offers."""
     return info.choices if info.kind == CHOICE else (True, False)
-
-
-def choice_label(value: Any) -> str:
-    """How a choice is shown: an Enum member by name, anything else by repr."""
-    return _choice_label(value)
 
 
 def _initial_fixed(info: ParamInfo) -> Any:
@@ -728,10 +733,7 @@ class FormState:
             plan = plan_sweep(
                 self.model_cls,
                 design_parameters(parameters, opts),
-                iterations=opts.iterations,
-                max_steps=opts.max_steps,
-                data_collection_period=opts.data_collection_period,
-                timeout=opts.timeout,
+                **opts.plan_options(),
                 seed=0 if opts.seed is None else opts.seed,  # no entropy per key
                 warn=False,  # "cannot be reproduced" is warned at Run
             )

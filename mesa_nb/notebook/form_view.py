@@ -509,12 +509,9 @@ class SweepForm:
         the_plan = plan(
             self.model_cls,
             design_parameters(parameters, opts),
-            iterations=opts.iterations,
-            max_steps=opts.max_steps,
-            data_collection_period=opts.data_collection_period,
+            **opts.plan_options(),
             seed=opts.seed,
             store=opts.store,
-            timeout=opts.timeout,
         )
         executor = (
             executor_by_name(opts.client, self.namespace) if opts.client else None

@@ -72,7 +72,7 @@ def live_plot(
         drawn = -1
         while not live.done():
             drawn = draw(drawn)
-            live._finished.wait(every)
+            live.ended_within(every)
         draw(drawn)
 
     _show(output, {"text/plain": "waiting for the first finished run..."})
