@@ -114,7 +114,24 @@ class MoneyAgent(mesa.Agent):
                 self.wealth -= 1
 
 
-class BoltzmannWealth(mesa.Model):
+class _WealthModel(mesa.Model):
+    """What the two Boltzmann wealth models share: their records and their step."""
+
+    def _start_recording(self) -> None:
+        """Set up the Gini / Wealth collector and record step 0."""
+        self.datacollector = mesa.DataCollector(
+            model_reporters={"Gini": compute_gini},
+            agent_reporters={"Wealth": "wealth"},
+        )
+        self.datacollector.collect(self)
+
+    def step(self) -> None:
+        """Activate every agent once, in random order, then record."""
+        self.agents.shuffle_do("step")
+        self.datacollector.collect(self)
+
+
+class BoltzmannWealth(_WealthModel):
     """Boltzmann wealth model: agents roam a torus grid, giving money to cellmates."""
 
     def __init__(
@@ -128,24 +145,11 @@ class BoltzmannWealth(mesa.Model):
             x = self.random.randrange(width)
             y = self.random.randrange(height)
             self.grid.place_agent(agent, (x, y))
-        self.datacollector = mesa.DataCollector(
-            model_reporters={"Gini": compute_gini},
-            agent_reporters={"Wealth": "wealth"},
-        )
-        self.datacollector.collect(self)
-
-    def step(self) -> None:
-        """Activate every agent once, in random order, then record."""
-        self.agents.shuffle_do("step")
-        self.datacollector.collect(self)
+        self._start_recording()
 
 
-class _NoSpaceMoneyAgent(mesa.Agent):
+class _NoSpaceMoneyAgent(MoneyAgent):
     """A :class:`MoneyAgent` without a position: trades with anybody."""
-
-    def __init__(self, model: mesa.Model) -> None:
-        super().__init__(model)
-        self.wealth = 1
 
     def step(self) -> None:
         """Give 1 unit to a random other agent if wealth > 0."""
@@ -161,7 +165,7 @@ class _NoSpaceMoneyAgent(mesa.Agent):
         self.wealth -= 1
 
 
-class BoltzmannWealthNoSpace(mesa.Model):
+class BoltzmannWealthNoSpace(_WealthModel):
     """Non-spatial Boltzmann wealth model, small and fast for many tiny runs."""
 
     def __init__(self, n: int = 10, rng=None) -> None:
@@ -170,16 +174,7 @@ class BoltzmannWealthNoSpace(mesa.Model):
         # A plain list: random.choice on it is O(1) (AgentSet indexing is O(n)
         # in Mesa 3.3 and deprecated in Mesa 3.5). Agents are never removed.
         self.agent_list = [_NoSpaceMoneyAgent(self) for _ in range(n)]
-        self.datacollector = mesa.DataCollector(
-            model_reporters={"Gini": compute_gini},
-            agent_reporters={"Wealth": "wealth"},
-        )
-        self.datacollector.collect(self)
-
-    def step(self) -> None:
-        """Activate every agent once, in random order, then record."""
-        self.agents.shuffle_do("step")
-        self.datacollector.collect(self)
+        self._start_recording()
 
 
 # --------------------------------------------------------------------------- #

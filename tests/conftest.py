@@ -27,3 +27,13 @@ def ipython() -> RaisingShell:
     shell = RaisingShell.instance()
     shell.run_line_magic("load_ext", "mesa_nb")
     return shell
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_workers_left_behind():
+    """The suite ends with the shared worker pool shut down: no worker
+    process outlives the test run."""
+    yield
+    from mesa_nb.backends import shutdown_workers
+
+    shutdown_workers()

@@ -135,7 +135,7 @@ def test_ctrl_c_keeps_finished_runs_and_a_second_run_completes_the_rest(project)
         ),
         (('"coinmodels.py:Coins"', '"nowhere.py:Coins"'), "no file"),
         (("bonus = 0.5", "bonnus = 0.5"), "has no parameter 'bonnus'"),
-        (("seed = 42", "seed = 'x'"), "seed = 'x' should be int"),
+        (("seed = 42", "seed = 'x'"), "seed = 'x': seed must be a whole number"),
     ],
 )
 def test_a_bad_file_gets_one_clear_line(project, change, message):
@@ -148,7 +148,9 @@ def test_a_bad_file_gets_one_clear_line(project, change, message):
 
 def test_dry_run_and_help(project):
     done = cli("dry-run", "exp.toml", cwd=project, check=True)
-    assert done.stdout.startswith("6 runs of Coins = 3 points x 2 iterations")
+    assert done.stdout.startswith(
+        "Dry run: 6 runs of Coins = 3 parameter points x 2 iterations"
+    )
     assert not (project / "runs").exists()
     for command in ("run", "status", "export", "dry-run"):
         assert "usage: mesa-nb" in cli(command, "--help", cwd=project).stdout
@@ -185,7 +187,7 @@ def test_the_magic_and_results_save_an_experiment_that_reruns(ipython, project):
     from IPython.core.error import UsageError
 
     with pytest.raises(UsageError, match="move the class into a file"):
-        ipython.run_cell(f"%%batchrun Local -q --save {project / 'x.toml'}\nn = 1\n")
+        ipython.run_cell(f"%%batchrun Local -q --save {project / 'x.toml'}\n_ = 0\n")
     assert os.path.exists(project / "saved.toml")
 
 

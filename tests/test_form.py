@@ -17,7 +17,10 @@ from IPython.utils.capture import capture_output
 from models import Fragile, Money
 
 import mesa_nb
+from mesa_nb.api.reports import cell_code
 from mesa_nb.core.errors import ParameterError
+from mesa_nb.core.options import SweepOptions
+from mesa_nb.core.spec import SweepSpec
 from mesa_nb.examples import BoltzmannWealth
 from mesa_nb.notebook.form_state import (
     ANY,
@@ -26,8 +29,6 @@ from mesa_nb.notebook.form_state import (
     FLOAT,
     INT,
     STR,
-    RunOptions,
-    batchrun_code,
     describe,
     form_parameters,
     parse_sweep_text,
@@ -227,14 +228,15 @@ def test_run_count_text():
     assert run_count_text(1, 1) == "1 run = 1 point x 1 iteration"
 
 
-def test_batchrun_code_writes_flags_and_one_line_per_parameter():
-    opts = RunOptions(2, 100, -1, None, 42, "sweep1")
-    code = batchrun_code(
-        "BoltzmannWealth", {"n": [10, 20], "color": Color.RED, "label": "a"}, opts
+def test_cell_code_writes_flags_and_one_line_per_parameter():
+    options = SweepOptions.of(iterations=2, max_steps=100, processes=None, seed=42)
+    spec = SweepSpec(
+        BoltzmannWealth, {"n": [10, 20], "color": Color.RED, "label": "a"}, options
     )
+    code = cell_code(spec, "BoltzmannWealth", "sweep1")
     assert code == (
         "%%batchrun BoltzmannWealth --iterations 2 --max-steps 100 "
-        "--collect-every -1 --processes all --seed 42 --out sweep1\n"
+        "--collect-every -1 --seed 42 --processes all --out sweep1\n"
         "n = [10, 20]\n"
         "color = Color.RED\n"
         "label = 'a'"
@@ -318,12 +320,12 @@ def test_the_run_count_follows_the_values(ns):
         (
             "seed",
             lambda f: setattr(f.options["seed"].widget, "value", "-3"),
-            "a whole number",
+            "seed must be 0 or more",
         ),
         (
             "output",
             lambda f: setattr(f.options["output"].widget, "value", "1st"),
-            "'1st' is not a Python name",
+            "output must be a Python name",
         ),
     ],
 )
@@ -589,11 +591,11 @@ def test_store_and_client_options_reach_the_core_and_the_code(ns, tmp_path):
     f.options["seed"].widget.value = "4"
     f.options["max_steps"].widget.value = 3
     f.options["store"].widget.value = str(store)
-    f.options["client"].widget.value = "no_such_client"
+    f.options["executor"].widget.value = "no_such_client"
     f._refresh()
-    assert "no such name in the notebook" in f.options["client"].error.value
+    assert "no such name in the notebook" in f.options["executor"].error.value
     assert f.run_button.disabled
-    f.options["client"].widget.value = ""
+    f.options["executor"].widget.value = ""
     f._refresh()
     assert f"--store {store}" in f.code()
     f.run()

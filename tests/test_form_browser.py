@@ -279,7 +279,7 @@ def test_form_runs_a_sweep_in_jupyterlab(page: Page, jupyter_lab: str) -> None:
     page.locator(".mesa-nb-code").click()
     expect(page.locator(".mesa-nb-code-view")).to_contain_text(
         "%%batchrun BoltzmannWealth --iterations 2 --max-steps 100 "
-        "--collect-every 10 --processes 1 --seed 42 --out results"
+        "--collect-every 10 --seed 42 --processes 1 --out results"
     )
     page.screenshot(path=ARTIFACTS / "form-before-run.png", full_page=True)
 

@@ -24,7 +24,7 @@ def test_fields_start_at_the_model_defaults():
     checked = form.validate()
     assert checked.errors == {} and checked.request is not None
     assert checked.request.parameters == {"n": 100, "width": 10, "height": 10}
-    assert (checked.request.n_points, checked.request.iterations) == (1, 1)
+    assert checked.request.n_runs == 1
 
 
 def test_a_swept_field_gives_the_run_count_and_a_hint():
@@ -61,7 +61,7 @@ def test_checking_lays_out_no_runs():
         (lambda f: f.options.update(iterations=0), "iterations", "at least 1"),
         (lambda f: f.options.update(max_steps=-2), "max_steps", "0 or more"),
         (lambda f: f.options.update(processes="lots"), "processes", "or 'all'"),
-        (lambda f: f.options.update(client="nope"), "client", "no such name"),
+        (lambda f: f.options.update(executor="nope"), "executor", "no such name"),
     ],
 )
 def test_errors_go_to_the_field_they_concern(change, field, message):

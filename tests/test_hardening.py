@@ -21,10 +21,11 @@ import pytest
 from models import Money
 
 import mesa_nb
-from mesa_nb.core import gather as gather_module
+from mesa_nb.api.reports import python_code
+from mesa_nb.core import assemble as assemble_module
 from mesa_nb.core.plan import plan_sweep
 from mesa_nb.examples import BoltzmannWealth
-from mesa_nb.notebook.form_state import FormState, batchrun_code, python_code
+from mesa_nb.notebook.form_state import FormState
 
 
 def consistent(result) -> None:
@@ -84,7 +85,7 @@ def test_ctrl_c_during_a_store_write_keeps_runs_and_data_together(
 
 
 def test_a_second_ctrl_c_while_the_result_is_built_loses_nothing(monkeypatch):
-    real = gather_module.chunks_to_frame
+    real = assemble_module.chunks_to_frame
     hits = []
 
     def slow_join(chunks, keys):
@@ -93,7 +94,7 @@ def test_a_second_ctrl_c_while_the_result_is_built_loses_nothing(monkeypatch):
             signal.raise_signal(signal.SIGINT)  # the impatient second Ctrl-C
         return real(chunks, keys)
 
-    monkeypatch.setattr(gather_module, "chunks_to_frame", slow_join)
+    monkeypatch.setattr(assemble_module, "chunks_to_frame", slow_join)
 
     first = []
 
@@ -205,7 +206,7 @@ def test_huge_grids_are_counted_without_being_laid_out():
     ("kwargs", "message"),
     [
         ({"seed": -1}, "seed must be 0 or more"),
-        ({"rng": "abc"}, "rng must hold whole numbers"),
+        ({"rng": "abc"}, "rng must be whole numbers"),
         ({"rng": [1, -2]}, "rng must be 0 or more"),
     ],
 )
@@ -270,7 +271,7 @@ def test_the_forms_code_is_one_safe_cell(ipython, tmp_path):
     store = tmp_path / "x --seed 999"
     form.options.update(store=str(store), seed="5", max_steps=1)
     request = form.validate().request
-    code = batchrun_code("Under", request.parameters, request.options)
+    code = form.code("Under", request)
     assert python_code(float("inf")) == "float('inf')"
     ipython.run_cell(code.replace("--out results", "--out under -q"))
     under = ipython.user_ns["under"]
@@ -279,7 +280,7 @@ def test_the_forms_code_is_one_safe_cell(ipython, tmp_path):
     assert under.model["Rate"].tolist() == [float("inf")] * 2
     assert (store / "manifest.json").exists()
     form.options.update(store="a\nb")
-    assert "one line only" in form.validate().errors["store"]
+    assert "one line of text" in form.validate().errors["store"]
     form.options.update(store="", seed="٣")  # a digit, but not an ASCII one
     assert "whole number" in form.validate().errors["seed"]
 

@@ -158,10 +158,10 @@ def test_failed_runs_are_reported_and_the_rest_bound(ip, capsys):
         ("%%batchrun CellModel -i 0\nn = 1\n", "iterations must be at least 1"),
         (
             "%%batchrun CellModel -p lots\nn = 1\n",
-            "--processes takes a number of processes, 1 or more, or 'all'",
+            "processes must be a whole number of processes, 1 or more, or 'all'",
         ),
         ("%%batchrun CellModel --bogus\nn = 1\n", "unrecognized arguments: --bogus"),
-        ("%%batchrun CellModel -o 1x\nn = 1\n", "--out must be a Python name"),
+        ("%%batchrun CellModel -o 1x\nn = 1\n", "output must be a Python name"),
         ("%%batchrun CellModel\nn = []\n", "'n' has no values"),
     ],
 )

@@ -43,7 +43,7 @@ from mesa_nb.core.seeding import derive_seed
         (
             {"number_processes": 0},
             SweepOptionError,
-            "number_processes must be at least 1",
+            "processes must be a whole number of processes",
         ),
         ({"max_steps": 2.5}, SweepOptionError, "whole number"),
     ],

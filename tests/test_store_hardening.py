@@ -29,7 +29,7 @@ from mesa_nb import StoreError, load_store
 from mesa_nb.api import plan as make_plan
 from mesa_nb.core.records import RunRecord, Status
 from mesa_nb.store import RunStore
-from mesa_nb.store import runstore as runstore_module
+from mesa_nb.store import atomic as atomic_module
 from mesa_nb.store.encoding import dumps_tagged, loads_tagged
 
 TESTS = Path(__file__).resolve().parent
@@ -145,8 +145,8 @@ def test_every_file_goes_through_a_unique_fsynced_temporary(tmp_path, monkeypatc
         events.append(("fsync", fd))
         real_fsync(fd)
 
-    monkeypatch.setattr(runstore_module.os, "replace", replace)
-    monkeypatch.setattr(runstore_module.os, "fsync", fsync)
+    monkeypatch.setattr(atomic_module.os, "replace", replace)
+    monkeypatch.setattr(atomic_module.os, "fsync", fsync)
     mesa_nb.sweep(Money, {"n": [2, 3, 4]}, max_steps=2, seed=1, store=tmp_path / "s")
     replaces = [e for e in events if e[0] == "replace"]
     stale = tmp_path / "s" / "model" / ".0-dead.parquet.0123.tmp"  # a killed writer's
@@ -670,3 +670,30 @@ def test_a_run_stored_again_later_replaces_its_old_record(tmp_path, monkeypatch)
     writer.write_records([RunRecord(2, Status.FAILED, 1, 0.1, error="later")])
     records, *_ = writer.read()
     assert {r.run_id: r.error for r in records}[2] == "later"
+
+
+def test_loading_a_store_writes_nothing_only_its_next_sweep_takes_the_crash_note(
+    tmp_path,
+):
+    store = tmp_path / "store"
+    kwargs = dict(max_steps=2, seed=1)
+    mesa_nb.sweep(Money, {"n": [2, 3, 4]}, store=store, **kwargs)
+    # as a process that died while running run 1 (processes=1) leaves it
+    (store / "running.json").write_text(json.dumps({"run_id": 1, "pid": 0}))
+
+    def contents() -> dict[str, bytes]:
+        return {
+            p.relative_to(store).as_posix(): p.read_bytes()
+            for p in sorted(store.rglob("*"))
+            if p.is_file() and p.name != "lock.json"
+        }
+
+    before = contents()
+    for lazy in (False, True):
+        assert load_store(store, lazy=lazy).n_ok == 3
+        assert contents() == before  # no note cleared, no death counted
+
+    resumed = mesa_nb.sweep(Money, {"n": [2, 3, 4]}, store=store, **kwargs)
+    assert resumed.metadata["resumed_runs"] == 3
+    assert not (store / "running.json").exists()
+    assert json.loads((store / "deaths.json").read_text()) == {"1": 1}

@@ -10,6 +10,8 @@ matplotlib is imported when a plot is drawn (``pip install 'mesa_nb[notebook]'``
 
 from __future__ import annotations
 
+import inspect
+import types
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,6 +21,7 @@ import pandas as pd
 from ..core.errors import ParameterError
 from ..core.records import Status
 from ..core.result import SweepResult
+from .sensitivity import sensitivity as _analyse
 from .stats import (
     ModelTable,
     check_by,
@@ -458,21 +461,16 @@ def _violins(ax: Axes, datasets: list[np.ndarray], colors: list[Any]) -> None:
 
 
 def sensitivity(
-    data: SweepResult,
-    reporter: str,
-    *,
-    method: str | None = None,
-    step: int | None = None,
-    ax: Axes | None = None,
+    data: SweepResult, reporter: str, *, ax: Axes | None = None, **options: Any
 ) -> Axes:
     """Sensitivity of ``reporter`` to each parameter, ranked, with 95% CIs.
 
     Sobol: first-order (S1) and total (ST) indices side by side; Morris:
     mu* with its confidence interval. Parameters sorted by ST (or mu*).
+    The keyword options (``method``, ``step``, ``seed``) go to
+    :func:`mesa_nb.analysis.sensitivity.sensitivity`.
     """
-    from .sensitivity import sensitivity as analyse
-
-    table = analyse(data, reporter, method=method, step=step)
+    table = _analyse(data, reporter, **options)
     ax = _axes(ax)
     sobol = "ST" in table.columns
     key = "ST" if sobol else "mu_star"
@@ -512,84 +510,69 @@ def sensitivity(
     return ax
 
 
+def _forwarding_signature(plot: Any, analysis: Any) -> inspect.Signature:
+    """``plot``'s signature with its ``**options`` spelled out: the keyword
+    parameters of ``analysis`` after its first two (data and reporter)."""
+    own = inspect.signature(plot)
+    *kept, _ = own.parameters.values()  # the last one is **options
+    forwarded = list(inspect.signature(analysis).parameters.values())[2:]
+    options = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in forwarded]
+    return own.replace(parameters=[*kept[:2], *options, *kept[2:]])
+
+
+sensitivity.__signature__ = _forwarding_signature(sensitivity, _analyse)  # type: ignore[attr-defined]
+
+
+class _Bound:
+    """A plot function as a :class:`PlotAccessor` method: on an accessor it is
+    the function bound to the accessor's result, so its signature (without
+    the data argument) and docstring are the function's own."""
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+
+    def __get__(self, accessor: PlotAccessor | None, owner: type | None = None) -> Any:
+        if accessor is None:
+            return self.function
+        return types.MethodType(self.function, accessor._result)
+
+
+#: The methods that ``repr(result.plot)`` lists, in order.
+_LISTED = ("lines", "final", "heatmap", "agents", "stats")
+
+
+def _call_text(method: Any) -> str:
+    """``method``'s parameters as a call, without annotations and ``ax``."""
+    signature = inspect.signature(method)
+    parameters = [
+        p.replace(annotation=inspect.Parameter.empty)
+        for p in signature.parameters.values()
+        if p.name != "ax"
+    ]
+    return str(
+        signature.replace(
+            parameters=parameters, return_annotation=inspect.Signature.empty
+        )
+    )
+
+
 class PlotAccessor:
-    """Quick plots of one :class:`~mesa_nb.SweepResult` (``result.plot``)."""
+    """Quick plots of one :class:`~mesa_nb.SweepResult` (``result.plot``).
+
+    Each method is the function of the same name in
+    :mod:`mesa_nb.analysis.plots` (``stats``: :func:`mesa_nb.stats.replicate_stats`)
+    with the result as its data.
+    """
+
+    lines = _Bound(lines)
+    final = _Bound(final)
+    heatmap = _Bound(heatmap)
+    agents = _Bound(agents)
+    sensitivity = _Bound(sensitivity)
+    stats = _Bound(replicate_stats)
 
     def __init__(self, result: SweepResult) -> None:
         self._result = result
-
-    def lines(
-        self,
-        reporter: str,
-        by: str | None = None,
-        *,
-        band: Literal["ci", "minmax"] | None = "ci",
-        level: float = 0.95,
-        runs: bool = False,
-        ax: Axes | None = None,
-    ) -> Axes:
-        """Mean of a reporter over Step, one line per ``by``: see :func:`lines`."""
-        return lines(
-            self._result, reporter, by, band=band, level=level, runs=runs, ax=ax
-        )
-
-    def final(
-        self,
-        reporter: str,
-        x: str,
-        *,
-        hue: str | None = None,
-        level: float = 0.95,
-        ax: Axes | None = None,
-    ) -> Axes:
-        """Final value vs parameter ``x`` with CI error bars: see :func:`final`."""
-        return final(self._result, reporter, x, hue=hue, level=level, ax=ax)
-
-    def heatmap(
-        self,
-        reporter: str,
-        x: str,
-        y: str,
-        *,
-        ax: Axes | None = None,
-        cmap: str = "viridis",
-    ) -> Axes:
-        """Mean final value over two parameters: see :func:`heatmap`."""
-        return heatmap(self._result, reporter, x, y, ax=ax, cmap=cmap)
-
-    def agents(
-        self,
-        reporter: str,
-        by: str | None = None,
-        *,
-        step: int | None = None,
-        kind: Literal["hist", "violin"] = "hist",
-        ax: Axes | None = None,
-    ) -> Axes:
-        """Distribution of an agent reporter at one Step: see :func:`agents`."""
-        return agents(self._result, reporter, by, step=step, kind=kind, ax=ax)
-
-    def sensitivity(
-        self,
-        reporter: str,
-        *,
-        method: str | None = None,
-        step: int | None = None,
-        ax: Axes | None = None,
-    ) -> Axes:
-        """Ranked Sobol indices or Morris mu*: see :func:`sensitivity`."""
-        return sensitivity(self._result, reporter, method=method, step=step, ax=ax)
-
-    def stats(
-        self,
-        reporter: str,
-        by: str | Sequence[str] | None = None,
-        *,
-        level: float = 0.95,
-        final: bool = False,
-    ) -> pd.DataFrame:
-        """Replicate statistics table: see :func:`mesa_nb.stats.replicate_stats`."""
-        return replicate_stats(self._result, reporter, by, level=level, final=final)
 
     def __repr__(self) -> str:
         table = model_table(self._result)
@@ -602,11 +585,7 @@ class PlotAccessor:
         return "\n".join(
             [
                 "Quick plots (matplotlib) of this sweep:",
-                "  .lines(reporter, by=None, *, band='ci', level=0.95, runs=False)",
-                "  .final(reporter, x, *, hue=None, level=0.95)",
-                "  .heatmap(reporter, x, y, *, cmap='viridis')",
-                "  .agents(reporter, by=None, *, step=None, kind='hist')",
-                "  .stats(reporter, by=None, *, level=0.95, final=False)",
+                *(f"  .{name}{_call_text(getattr(self, name))}" for name in _LISTED),
                 f"model reporters: {', '.join(table.reporters) or '(none)'}",
                 f"agent reporters: {', '.join(agent_reporters) or '(none)'}",
                 f"parameters: {', '.join(table.parameters) or '(none)'}"

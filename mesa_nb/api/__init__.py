@@ -6,8 +6,9 @@ progress callback into a text (or ``tqdm.auto``) bar.
 
 from ..core.result import register_extension
 from .compat import batch_run
-from .engine import compact, load_store, plan, run_plan, sweep
+from .engine import compact, load_store, run_plan
 from .experiment import save_result_experiment
+from .session import plan, sweep
 
 register_extension("save_experiment", save_result_experiment)
 

@@ -6,14 +6,16 @@ Change ``from mesa import batch_run`` to ``from mesa_nb import batch_run``.
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 from typing import Any
 
 from ..core import mesa_adapter
 from ..core.errors import SweepFailedError, SweepOptionError
-from ..core.result import SweepResult, describe_outcome
-from .engine import plan, run_plan
+from ..core.options import SweepOptions
+from ..core.result import SweepResult
+from .mesa_rows import mesa_rows
 from .progress import progress_bar
+from .reports import outcome_notes
+from .session import prepare, run, spec_of
 
 #: What Mesa 3.4+ says when ``iterations`` is given (it is deprecated there).
 ITERATIONS_DEPRECATED = (
@@ -83,39 +85,35 @@ def batch_run(
         )
     if iterations is not None and mesa_adapter.BATCH_RUN_TAKES_RNG:
         warnings.warn(ITERATIONS_DEPRECATED, DeprecationWarning, stacklevel=2)
-    the_plan = plan(
-        model_cls,
-        parameters,
+    options = SweepOptions.of(
         iterations=iterations,
         max_steps=max_steps,
         data_collection_period=data_collection_period,
         seed=seed,
         rng=rng,
+        processes=number_processes,
+        executor=executor,
     )
-    the_plan.settings = replace(
-        the_plan.settings,
+    prepared = prepare(
+        spec_of(model_cls, parameters, options),
         exact_values=True,
         mesa_records=mesa_adapter.BATCH_RUN_TAKES_RNG,  # Mesa 3.4+'s records
     )
+    the_plan = prepared.plan
     with progress_bar(display_progress) as on_progress:
-        result = run_plan(
-            the_plan,
-            processes=number_processes,
-            executor=executor,
-            on_progress=on_progress,
-        )
+        result = run(prepared, on_progress=on_progress)
     asked = seed is not None or rng is not None
     seed_key = the_plan.settings.seed_kwarg
     if not mesa_adapter.BATCH_RUN_TAKES_RNG and not asked:
         seed_key = None  # Mesa 3.3 shows no seed it was not given
-    rows = MesaRows(result.to_mesa_rows(seed_key=seed_key, seeds_shown=asked))
+    rows = MesaRows(mesa_rows(result, seed_key=seed_key, seeds_shown=asked))
     rows.result = result
     if result.interrupted:
-        (interrupted,) = describe_outcome(result, "the returned rows")[:1]
+        interrupted = outcome_notes(result, "the returned rows")["interrupted"]
         warnings.warn(interrupted, RuntimeWarning, stacklevel=2)
     if result.n_failed:
         message = (
-            describe_outcome(result, "exc")[-1]
+            outcome_notes(result, "exc")["failed"]
             + " The finished rows are in exc.rows, the result in exc.result; "
             'pass errors="warn" to get the rows back instead.'
         )

@@ -1,18 +1,14 @@
-"""``sweep``: plan a sweep once, run the plan on a backend, return its tables.
+"""Run a plan on a backend into a store; load and compact stores.
 
-This is where the core meets the backends and the store:
-:func:`plan` validates (and, with a store, takes its seeds), :func:`run_plan`
-executes a plan, :func:`sweep` is the two in one call. The magic and the form
-plan once, show or check the plan, and hand that same plan to
-:func:`run_plan`.
+This is where the core meets the backends and the store: :func:`run_plan`
+executes a plan made by :mod:`.session` (which every front end uses to
+prepare a sweep once and run that same plan).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -23,54 +19,16 @@ from ..core.errors import ModelClassError, StoreError, SweepOptionError
 from ..core.gather import Gatherer
 from ..core.interrupts import deferred
 from ..core.meta import versions
-from ..core.plan import SweepPlan, plan_sweep, resolve_processes
-from ..core.records import ProgressCallback, Status
+from ..core.options import SweepOptions
+from ..core.plan import SweepPlan, resolve_processes
+from ..core.records import Batch, RunRecord, Status
 from ..core.result import SweepResult
 from ..core.worker import build_model, collects_data, no_collector_error
 from ..store import RunStore
+from ..store.encoding import encode_value
 from ..store.manifest import plan_from_manifest
-from .live import LiveSweep
 
-__all__ = ["compact", "load_store", "plan", "run_plan", "sweep"]
-
-
-def plan(
-    model_cls: type,
-    parameters: Any,
-    *,
-    iterations: int | None = None,
-    max_steps: int = 1000,
-    data_collection_period: int = -1,
-    seed: int | None = None,
-    rng: Any = None,
-    store: str | os.PathLike | None = None,
-    scenario: Any = None,
-    until: float | None = None,
-    timeout: float | None = None,
-) -> SweepPlan:
-    """Validate a sweep and lay out its runs; nothing runs.
-
-    Without ``seed`` and ``rng``, a store that already holds this sweep gives
-    its master seed, so running the plan resumes that sweep.
-    """
-    resume_seed = None
-    if store is not None and seed is None and rng is None:
-        run_store = RunStore(store)
-        if run_store.exists():
-            resume_seed = run_store.stored_master_seed()
-    return plan_sweep(
-        model_cls,
-        parameters,
-        iterations=iterations,
-        max_steps=max_steps,
-        data_collection_period=data_collection_period,
-        seed=seed,
-        rng=rng,
-        resume_seed=resume_seed,
-        scenario=scenario,
-        until=until,
-        timeout=timeout,
-    )
+__all__ = ["compact", "load_store", "run_plan"]
 
 
 def _probe_collector(plan: SweepPlan) -> None:
@@ -114,21 +72,31 @@ def check_shared_store(backend: Any, path: Any) -> None:
         )
 
 
-def make_lazy(result: SweepResult, path: Any, model_cls: Any) -> None:
+def make_lazy(result: SweepResult, store: RunStore, model_cls: Any) -> None:
     """Let ``result`` read its tables from the store when first asked for."""
 
     def load(_name: str) -> dict[str, Any]:
-        stored = load_store(path, model_cls if isinstance(model_cls, type) else None)
+        cls = model_cls if isinstance(model_cls, type) else None
+        stored = load_store(store.path, cls)
         names = ("model", "agents", "agenttypes", "tables", "datasets")
         return {n: getattr(stored, n) for n in names}
 
-    result.read_lazily(load, RunStore(path))
+    result.read_lazily(load, store)
+
+
+def existing_store(path: str | os.PathLike) -> RunStore:
+    """The store at ``path``, or a :class:`StoreError` if there is none."""
+    run_store = RunStore(path)
+    if not run_store.exists():
+        raise StoreError(f"{path} has no manifest.json: it is not a results store.")
+    return run_store
 
 
 def store_metadata(plan: SweepPlan) -> dict[str, Any]:
     """What a store's manifest records besides the definition."""
     return {
         **plan.describe(),
+        "spec": encode_value(plan.spec),  # lossless: read back by load_store
         "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "versions": versions(),
     }
@@ -136,23 +104,22 @@ def store_metadata(plan: SweepPlan) -> dict[str, Any]:
 
 def run_plan(
     plan: SweepPlan,
+    options: SweepOptions | None = None,
     *,
-    processes: int | None = 1,
-    executor: Any = None,
-    on_progress: ProgressCallback | None = None,
-    store: str | os.PathLike | None = None,
-    cancel: threading.Event | None = None,
-    retry_failed: bool = False,
-    force: bool = False,
     on_gatherer: Callable[[Gatherer], None] | None = None,
-    in_memory: bool = True,
+    **given: Any,
 ) -> SweepResult:
-    """Run a plan from :func:`plan` (arguments as in :func:`sweep`).
+    """Run a plan from :func:`plan` with the ``run`` options of ``options``
+    (or keywords, as :func:`sweep` takes them).
 
     ``on_gatherer`` is given the gatherer as soon as it exists (a background
     sweep reads its snapshots from it).
     """
-    workers = resolve_processes(processes)
+    options = (options or SweepOptions.of()).replace(**given)
+    workers = resolve_processes(options.processes)
+    store, force, cancel = options.store, options.force, options.cancel
+    on_progress, in_memory = options.on_progress, options.in_memory
+    retry_failed, executor = options.retry_failed, options.executor
     if not in_memory and store is None:
         raise SweepOptionError(
             "in_memory=False keeps the data in the store only: give store=DIR.",
@@ -165,6 +132,9 @@ def run_plan(
     try:
         _probe_collector(plan)
         gatherer = Gatherer(plan, on_progress, run_store, retry_failed=retry_failed)
+        gatherer.load_stored()
+        gatherer.record_fatal_run()  # writes: this sweep holds the store's lock
+        gatherer.start()
         if on_gatherer is not None:
             on_gatherer(gatherer)
         runs = gatherer.pending()
@@ -186,120 +156,13 @@ def run_plan(
                 interrupted=interrupted,
             )
         if not in_memory:
-            make_lazy(result, run_store.path, plan.settings.model_cls)
+            make_lazy(result, run_store, plan.settings.model_cls)
         elif run_store is not None:
-            result.use_store(RunStore(run_store.path))
+            result.use_store(run_store)  # readable after close()
         return result
     finally:
         if run_store is not None:
             run_store.close()
-
-
-def sweep(
-    model_cls: type,
-    parameters: Any,
-    *,
-    iterations: int | None = None,
-    max_steps: int = 1000,
-    data_collection_period: int = -1,
-    processes: int | None = 1,
-    seed: int | None = None,
-    rng: Any = None,
-    executor: Any = None,
-    on_progress: ProgressCallback | None = None,
-    store: str | os.PathLike | None = None,
-    cancel: threading.Event | None = None,
-    scenario: Any = None,
-    until: float | None = None,
-    timeout: float | None = None,
-    retry_failed: bool = False,
-    force: bool = False,
-    background: bool = False,
-    in_memory: bool = True,
-) -> SweepResult | LiveSweep:
-    """Run a parameter sweep and return its tidy tables.
-
-    Args:
-        model_cls: a ``mesa.Model`` subclass (may be defined in a notebook).
-        parameters: ``{name: value or values}`` (values are swept, full
-            factorial), a list of ``{name: value}`` points, or a DataFrame of
-            points. Callables ``lambda rng: ...`` are drawn once per run.
-        iterations: replicates of every point (default 1).
-        max_steps: a run stops after this many steps, or when
-            ``model.running`` becomes False.
-        data_collection_period: -1 keeps the last record of each run; ``n``
-            keeps records whose Step is a multiple of ``n``, and the last.
-        processes: worker processes (1 runs in this process; None = all cores).
-        seed: master seed; one independent seed is derived per run. Without
-            ``seed`` and ``rng`` a fresh master seed is drawn and recorded.
-        rng: one seed per iteration, as ``mesa.batch_run(rng=[...])``.
-        executor: a ``concurrent.futures.Executor``, a Dask ``Client``, a
-            scheduler address or ``"dask"`` to run on instead.
-        on_progress: called with a :class:`~mesa_nb.Progress` at the start and
-            as each run finishes.
-        store: a directory where finished runs are written (Parquet) as they
-            finish. Given the same store and definition again, the sweep
-            resumes: stored runs are loaded, only the others run.
-        cancel: a ``threading.Event``; setting it (from another thread, e.g. a
-            Stop button) stops the sweep as an interrupt does: pending runs
-            are cancelled, running ones stopped, finished ones kept.
-        scenario: for a model that takes ``scenario=`` (Mesa 3.5), its
-            Scenario class, where mesa_nb cannot find it (from the annotation
-            of ``scenario`` or the scenario a default-built model has).
-            Parameters may then name the scenario's fields; every run builds
-            its own scenario, seeded with the run's seed.
-        until: end each run at this model time (``model.run_until``, run one
-            unit of time at a time so stop and progress still work); tables
-            then carry ``Time`` next to ``Step``. ``max_steps`` is not used.
-        timeout: seconds a run may take; a longer one is stopped and recorded
-            with status ``timeout`` (and the steps it reached). In worker
-            processes a timer interrupts it, even inside a step; in this
-            process (``processes=1``) and on Dask the limit is checked
-            between steps.
-        retry_failed: when resuming a store, run its failed and crashed runs
-            again (after fixing the model, say) instead of keeping them.
-        force: resume a store even though the model's code changed since
-            it was written (only when the change cannot alter the results).
-        in_memory: False (with ``store``) keeps the data out of this process:
-            workers write it into the store, only run records come back, and
-            the result reads its tables from the store when asked
-            (``result.scan(table)`` queries them in place).
-        background: return at once a :class:`~mesa_nb.api.live.LiveSweep`
-            that runs the sweep on a thread: ``.wait()`` gives the result,
-            ``.cancel()`` stops it, its tables are a snapshot of the runs
-            finished so far. ``cancel=`` is then its own.
-
-    Returns:
-        A :class:`~mesa_nb.SweepResult`. An interrupted sweep returns the
-        finished runs, flagged ``interrupted``.
-    """
-    the_plan = plan(
-        model_cls,
-        parameters,
-        iterations=iterations,
-        max_steps=max_steps,
-        data_collection_period=data_collection_period,
-        seed=seed,
-        rng=rng,
-        store=store,
-        scenario=scenario,
-        until=until,
-        timeout=timeout,
-    )
-    run = functools.partial(
-        run_plan,
-        the_plan,
-        processes=processes,
-        executor=executor,
-        on_progress=on_progress,
-        store=store,
-        retry_failed=retry_failed,
-        force=force,
-        in_memory=in_memory,
-    )
-    if background:
-        return LiveSweep(the_plan, run)
-    return run(cancel=cancel)
 
 
 def load_store(
@@ -312,18 +175,17 @@ def load_store(
     and the tables when first asked for; ``result.scan(table)`` queries the
     stored files in place either way.
     """
-    run_store = RunStore(path)
-    if not run_store.exists():
-        raise StoreError(f"{path} has no manifest.json: it is not a results store.")
+    run_store = existing_store(path)
     stored_plan = plan_from_manifest(run_store.manifest(), model_cls)
     source = _RecordsOnly(run_store) if lazy else run_store
     gatherer = Gatherer(stored_plan, None, source)
+    gatherer.load_stored()  # reads only: no crash record, no note cleared
     result = gatherer.build(
         executor="store", workers=0, interrupted=False, missing_status=Status.PENDING
     )
     result.metadata["wall_time"] = float(result.runs["wall_time"].sum())
     if lazy:
-        make_lazy(result, run_store.path, model_cls)
+        make_lazy(result, run_store, model_cls)
     else:
         result.use_store(run_store)
     return result
@@ -332,10 +194,7 @@ def load_store(
 def compact(path: str | os.PathLike) -> dict[str, int]:
     """Merge a store's small parts into one large part per table, sorted by
     RunId and Step (``mesa-nb compact STORE``); returns the part counts."""
-    run_store = RunStore(path)
-    if not run_store.exists():
-        raise StoreError(f"{path} has no manifest.json: it is not a results store.")
-    return run_store.compact()
+    return existing_store(path).compact()
 
 
 class _RecordsOnly:
@@ -344,8 +203,6 @@ class _RecordsOnly:
     def __init__(self, store: RunStore) -> None:
         self.store, self.path = store, store.path
 
-    def read(self) -> tuple[list, dict, dict, dict]:
-        return self.store.read_records(), {}, {}, {}
-
-    def died_running(self) -> None:
-        return None
+    def read(self) -> tuple[list[RunRecord], Batch]:
+        """The stored records, and no data."""
+        return self.store.read_records(), Batch()

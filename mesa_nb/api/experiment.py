@@ -1,4 +1,4 @@
-"""Experiment files: a sweep written down in TOML, to run anywhere.
+"""Experiment files: a sweep spec written down in TOML, to run anywhere.
 
 ::
 
@@ -13,16 +13,24 @@
     n = [10, 20, 30]               # swept
     bonus = 0.5                    # constant
     width = {start = 5, stop = 20, step = 5}   # 5, 10, 15, 20 (stop included)
-
-    [design]                       # instead of a grid: a sampling design
-    method = "sobol"
-    samples = 512
-    [design.ranges]
-    x = {between = [0.1, 0.9]}
+    x = {between = [0.1, 0.9]}     # a range, sampled by the design
     k = {integers = [1, 5]}
     kind = {one_of = ["a", "b"]}
 
-A bad file gets one :class:`ExperimentError` line naming the key and the fix.
+    [design]                       # instead of a grid: a sampling design
+    method = "sobol"
+    samples = 512                  # none: the design's own default
+
+Instead of ``[parameters]``, ``[[points]]`` tables give one point each. The
+keys are those of :data:`mesa_nb.core.options.OPTIONS` offered to files
+(``mesa-nb run --set KEY=VALUE`` overrides them); the file is read into a
+:class:`~mesa_nb.core.spec.SweepSpec` and written from one
+(:func:`save_experiment`), so what is written is what is read. A bad file gets
+one :class:`ExperimentError` line naming the key and the fix.
+
+``module:Class`` references are imported with the experiment file's folder
+and the working directory on the import path, whichever command runs it
+(``mesa-nb`` or ``python -m mesa_nb``).
 """
 
 from __future__ import annotations
@@ -31,89 +39,37 @@ import difflib
 import importlib
 import importlib.util
 import math
+import os
 import sys
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cloudpickle
 
-from ..core.designs import DESIGNS, between, integers, make_design, one_of
 from ..core.errors import MesaNbError
+from ..core.options import FILE, RUN, SPEC, SweepOptions, offered
+from ..core.spec import SweepSpec, is_range_dict, range_of, range_to_dict
+from .session import Prepared, resolved_spec
 
-#: The keys an experiment file may have at its top level, and their types.
-OPTIONS: dict[str, tuple[type, ...]] = {
-    "model": (str,),
-    "max_steps": (int,),
-    "iterations": (int,),
-    "seed": (int,),
-    "processes": (int, str),
-    "data_collection_period": (int,),
-    "until": (int, float),
-    "timeout": (int, float),
-    "store": (str,),
-    "client": (str,),
-    "in_memory": (bool,),
-    "parameters": (dict,),
-    "design": (dict,),
-}
+#: The file keys of the options, and the option each stands for.
+OPTION_KEYS = {o.file_key: o for o in offered(FILE)}
+#: Keys that are not options.
+SPEC_KEYS = ("model", "parameters", "points", "design")
+#: Keys of the ``[design]`` table that are not options.
+DESIGN_KEYS = ("method", "samples", "ranges", "seed", "options")
 
 
 class ExperimentError(MesaNbError, ValueError):
     """The experiment file cannot be run as written."""
 
 
-@dataclass
-class Experiment:
-    """A sweep read from an experiment file (``path``: where it came from)."""
+class Experiment(NamedTuple):
+    """A sweep read from an experiment file: where it came from, and its spec
+    (paths in it made relative to the file's folder)."""
 
     path: Path
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def folder(self) -> Path:
-        return self.path.parent
-
-    def model_class(self) -> type:
-        """The model class, imported from its file or module."""
-        return import_model(self.settings["model"], self.folder, self.path.name)
-
-    def store(self) -> Path | None:
-        """The store directory, relative to the experiment file."""
-        store = self.settings.get("store")
-        return None if store is None else (self.folder / Path(store).expanduser())
-
-    def parameters(self) -> Any:
-        """The sweep definition: a dict of values, or a design."""
-        raw = self.settings.get("parameters", {})
-        values = {
-            name: _value(name, spec, self.path.name) for name, spec in raw.items()
-        }
-        design = self.settings.get("design")
-        if design is None:
-            return values
-        return _design(design, values, self.settings.get("seed"), self.path.name)
-
-    def plan_options(self) -> dict[str, Any]:
-        """What :func:`mesa_nb.api.plan` takes besides the model and parameters."""
-        keys = ("max_steps", "iterations", "seed", "data_collection_period")
-        options = {k: self.settings[k] for k in keys if k in self.settings}
-        options.update(
-            {k: self.settings[k] for k in ("until", "timeout") if k in self.settings}
-        )
-        options["store"] = self.store()
-        return options
-
-    def run_options(self) -> dict[str, Any]:
-        """What :func:`mesa_nb.api.run_plan` takes (processes, store, executor)."""
-        processes = self.settings.get("processes", 1)
-        return {
-            "processes": None if processes == "all" else processes,
-            "store": self.store(),
-            "executor": self.settings.get("client"),
-            "in_memory": self.settings.get("in_memory", True),
-        }
+    spec: SweepSpec
 
 
 def _where(file: str, key: str) -> str:
@@ -121,12 +77,20 @@ def _where(file: str, key: str) -> str:
 
 
 def _value(name: str, spec: Any, file: str) -> Any:
+    if is_range_dict(spec):
+        try:
+            return range_of(spec)
+        except MesaNbError as exc:
+            raise ExperimentError(
+                f"{_where(file, 'parameters.' + name)}: {exc}"
+            ) from None
     if isinstance(spec, dict):
         if set(spec) <= {"start", "stop", "step"} and {"start", "stop"} <= set(spec):
             return _range(name, spec, file)
         raise ExperimentError(
             f"{_where(file, 'parameters.' + name)} is a table {spec!r}: give a value, "
-            "a list of values, or {start = .., stop = .., step = ..}."
+            "a list of values, {start = .., stop = .., step = ..}, or a range "
+            "{between = [low, high]}, {integers = [low, high]}, {one_of = [...]}."
         )
     return spec
 
@@ -149,74 +113,102 @@ def _range(name: str, spec: dict[str, Any], file: str) -> list[Any]:
     return [float(f"{start + i * step:.12g}") for i in range(count)]
 
 
-RANGE_MAKERS = {"between": between, "integers": integers, "one_of": one_of}
+def _flatten(settings: dict[str, Any]) -> dict[str, Any]:
+    """The file's keys, a table's keys dotted (``design.samples``)."""
+    flat = {}
+    for key, value in settings.items():
+        if key == "design" and isinstance(value, dict):
+            for inner, item in value.items():
+                flat[f"design.{inner}"] = item
+        else:
+            flat[key] = value
+    return flat
 
 
-def _design(design: dict[str, Any], constants: dict[str, Any], seed: Any, file: str):
-    unknown = set(design) - {"method", "samples", "ranges"}
-    if unknown:
+def _check_key(key: str, file: str) -> None:
+    known = [*SPEC_KEYS, *OPTION_KEYS, *(f"design.{k}" for k in DESIGN_KEYS)]
+    if key in known:
+        return
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    shown = [k for k in known if not k.startswith("design.")]
+    raise ExperimentError(
+        f"{_where(file, key)} is not an experiment key.{hint} Keys: "
+        f"{', '.join(shown)}, and [design] with "
+        f"{', '.join(DESIGN_KEYS)}."
+    )
+
+
+def _options(flat: dict[str, Any], folder: Path, file: str) -> SweepOptions:
+    values = {}
+    for key, value in flat.items():
+        opt = OPTION_KEYS.get(key)
+        if opt is None:
+            continue
+        try:
+            values[opt.name] = opt.check(value)
+        except MesaNbError as exc:
+            raise ExperimentError(f"{_where(file, key)} = {value!r}: {exc}") from None
+    if values.get("store") is not None:
+        values["store"] = folder / Path(values["store"]).expanduser()
+    if isinstance(values.get("scenario"), str):
+        values["scenario"] = import_model(values["scenario"], folder, file, "scenario")
+    return SweepOptions.of(**values)
+
+
+def read_spec(settings: dict[str, Any], folder: Path, file: str) -> SweepSpec:
+    """The sweep spec of an experiment file's settings (``folder``: where
+    relative paths start)."""
+    flat = _flatten(settings)
+    for key in flat:
+        _check_key(key, file)
+    if "model" not in flat or not isinstance(flat["model"], str):
         raise ExperimentError(
-            f"{_where(file, 'design.' + sorted(unknown)[0])} is not a design key: "
-            "use method, samples and [design.ranges]."
+            f'{file}: model is missing: add model = "models.py:MyModel".'
         )
-    method = design.get("method")
-    if method not in DESIGNS:
-        raise ExperimentError(
-            f"{_where(file, 'design.method')} = {method!r}: choose one of "
-            f"{', '.join(DESIGNS)}."
-        )
-    ranges = {}
-    for name, spec in design.get("ranges", {}).items():
-        if not (
-            isinstance(spec, dict) and len(spec) == 1 and set(spec) <= set(RANGE_MAKERS)
-        ):
+    model = import_model(flat["model"], folder, file)
+    options = _options(flat, folder, file)
+    raw = flat.get("parameters", {})
+    if not isinstance(raw, dict):
+        raise ExperimentError(f"{_where(file, 'parameters')} should be a table.")
+    parameters: Any = {name: _value(name, v, file) for name, v in raw.items()}
+    for name, spec in (flat.get("design.ranges") or {}).items():  # older files
+        if not is_range_dict(spec):
             raise ExperimentError(
                 f"{_where(file, 'design.ranges.' + name)} = {spec!r}: write "
                 "{between = [low, high]}, {integers = [low, high]} or "
                 "{one_of = [...]}."
             )
-        ((kind, args),) = spec.items()
-        ranges[name] = RANGE_MAKERS[kind](*args)
-    if not ranges:
-        raise ExperimentError(
-            f"{_where(file, 'design.ranges')}: give at least one range."
-        )
-    samples = design.get("samples", 128)
-    return make_design(method, ranges, samples, seed, constants)
+        parameters[name] = _value(name, spec, file)
+    if "points" in flat:
+        if parameters or not isinstance(flat["points"], list):
+            raise ExperimentError(
+                f"{_where(file, 'points')}: give [[points]] tables, one per point, "
+                "instead of [parameters]."
+            )
+        parameters = [dict(point) for point in flat["points"]]
+    return SweepSpec(
+        model,
+        parameters,
+        options,
+        design_seed=flat.get("design.seed"),
+        design_options=dict(flat.get("design.options", {})),
+    )
 
 
 def load_experiment(path: str | Path, overrides: list[str] = ()) -> Experiment:
     """Read and check an experiment file; ``overrides`` are ``key=value``
-    strings (TOML values, dotted keys into tables: ``parameters.n=[1, 2]``)."""
+    strings (TOML values, dotted keys into tables: ``design.samples=64``)."""
     path = Path(path).expanduser().resolve()
     try:
         settings = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ExperimentError(f"{path}: no such experiment file.") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ExperimentError(f"{path.name}: not valid TOML ({exc}).") from None
     for override in overrides:
         _override(settings, override, path.name)
-    for key, value in settings.items():
-        if key not in OPTIONS:
-            close = difflib.get_close_matches(key, OPTIONS, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ExperimentError(
-                f"{_where(path.name, key)} is not an experiment key.{hint} Keys: "
-                f"{', '.join(OPTIONS)}."
-            )
-        if not isinstance(value, OPTIONS[key]) or (
-            isinstance(value, bool) and bool not in OPTIONS[key]
-        ):
-            kinds = " or ".join(t.__name__ for t in OPTIONS[key])
-            raise ExperimentError(
-                f"{_where(path.name, key)} = {value!r} should be {kinds}."
-            )
-    if "model" not in settings:
-        raise ExperimentError(
-            f'{path.name}: model is missing: add model = "models.py:MyModel".'
-        )
-    return Experiment(path, settings)
+    return Experiment(path, read_spec(settings, path.parent, path.name))
 
 
 def _override(settings: dict[str, Any], override: str, file: str) -> None:
@@ -229,28 +221,44 @@ def _override(settings: dict[str, Any], override: str, file: str) -> None:
         value = text.strip()  # a bare word: a string
     *tables, last = key.strip().split(".")
     target = settings
-    for table in tables:
+    for depth, table in enumerate(tables):
         target = target.setdefault(table, {})
+        if not isinstance(target, dict):
+            dotted = ".".join(tables[: depth + 1])
+            raise ExperimentError(
+                f"--set {override!r}: {dotted} is a value, not a table: write "
+                f"{dotted}=VALUE."
+            )
     target[last] = value
 
 
-def import_model(reference: str, folder: Path, file: str = "experiment") -> type:
+def _add_to_path(*folders: Path) -> None:
+    for folder in folders:
+        text = str(folder)
+        if text not in sys.path:
+            sys.path.insert(0, text)
+
+
+def import_model(
+    reference: str, folder: Path, file: str = "experiment", what: str = "model"
+) -> type:
     """``models.py:Money`` (a file, relative to ``folder``) or ``pkg.mod:Money``.
 
     A class from a file is shipped to worker processes by value (cloudpickle),
-    so workers need not find the file on their path.
+    so workers need not find the file on their path. A module is imported
+    with ``folder`` and the working directory on the import path.
     """
     module_part, sep, name = reference.rpartition(":")
     if not sep or not module_part or not name:
         raise ExperimentError(
-            f'{_where(file, "model")} = {reference!r}: write "models.py:MyModel" '
+            f'{_where(file, what)} = {reference!r}: write "models.py:MyModel" '
             'or "package.module:MyModel".'
         )
     if module_part.endswith(".py"):
         source = (folder / module_part).expanduser()
         if not source.is_file():
             raise ExperimentError(
-                f"{_where(file, 'model')}: no file {source} (paths are relative to the "
+                f"{_where(file, what)}: no file {source} (paths are relative to the "
                 "experiment file)."
             )
         module_name = f"mesa_nb_experiment_{source.stem}"
@@ -261,111 +269,131 @@ def import_model(reference: str, folder: Path, file: str = "experiment") -> type
             spec.loader.exec_module(module)
         except Exception as exc:
             raise ExperimentError(
-                f"{_where(file, 'model')}: running {source.name} failed: "
+                f"{_where(file, what)}: running {source.name} failed: "
                 f"{type(exc).__name__}: {exc}"
             ) from None
         cloudpickle.register_pickle_by_value(module)
     else:
+        _add_to_path(Path.cwd(), folder)
         try:
             module = importlib.import_module(module_part)
         except ImportError as exc:
             raise ExperimentError(
-                f"{_where(file, 'model')}: cannot import {module_part!r}: {exc}"
+                f"{_where(file, what)}: cannot import {module_part!r}: {exc} (the "
+                "experiment file's folder and the working directory are on the "
+                "import path)"
             ) from None
-    if not hasattr(module, name):
+    found: Any = module
+    for part in name.split("."):
+        found = getattr(found, part, None)
+        if found is None:
+            raise ExperimentError(
+                f"{_where(file, what)}: {module_part} defines no {name!r}."
+            )
+    return found
+
+
+def _importable(cls: type, what: str) -> str:
+    module = cls.__module__
+    if module == "__main__" or "<locals>" in cls.__qualname__:
         raise ExperimentError(
-            f"{_where(file, 'model')}: {module_part} defines no {name!r}."
+            f"{cls.__name__} is defined in the notebook (or a script's __main__), "
+            "which a headless run cannot import: move the class into a file, e.g. "
+            f"models.py next to the notebook, then `from models import "
+            f"{cls.__name__}` and save again.",
+            field=what,
         )
-    return getattr(module, name)
+    return f"{module}:{cls.__qualname__}"
 
 
-def save_experiment(
-    path: str | Path,
-    model_cls: type,
-    parameters: Any,
-    options: dict[str, Any],
-) -> Path:
-    """Write the experiment file that reruns a sweep (``options``: max_steps,
-    iterations, seed, processes, store, client, ...; None values left out).
+def spec_document(spec: SweepSpec, folder: Path) -> dict[str, Any]:
+    """The TOML document of ``spec`` for a file in ``folder`` (read back by
+    :func:`read_spec`)."""
+    written = spec.to_dict(stages=(SPEC, RUN))
+    model = spec.model
+    document: dict[str, Any] = {
+        "model": model if isinstance(model, str) else _importable(model, "model")
+    }
+    design: dict[str, Any] = {}
+    for name, value in written["options"].items():
+        opt = next(o for o in offered(FILE) if o.name == name)
+        if name == "store":
+            value = os.path.relpath(Path(value).expanduser().resolve(), folder)
+        if name == "scenario" and not isinstance(spec.options.scenario, str):
+            value = _importable(spec.options.scenario, "scenario")
+        if name == "processes" and value is None:
+            value = "all"
+        table, _, key = opt.file_key.rpartition(".")
+        (design if table == "design" else document)[key] = value
+    if "design_seed" in written:
+        design["seed"] = written["design_seed"]
+    if "design_options" in written:
+        design["options"] = written["design_options"]
+    if "parameters" in written:
+        document["parameters"] = written["parameters"]
+    else:
+        document["points"] = written["points"]
+    if design:
+        document["design"] = design
+    return document
 
-    The model must be importable: a class defined in a notebook cell or a
-    script's ``__main__`` is refused, with how to move it into a module.
+
+def save_experiment(path: str | Path, sweep: SweepSpec | Prepared) -> Path:
+    """Write the experiment file that reruns a sweep: a prepared sweep (its
+    drawn master seed written, so the file reruns exactly that sweep) or a
+    spec. The folder is made if needed. The model must be importable: a
+    class defined in a notebook cell is refused, with how to move it.
     """
     import tomli_w
 
-    module = model_cls.__module__
-    if module == "__main__" or "<locals>" in model_cls.__qualname__:
-        raise ExperimentError(
-            f"{model_cls.__name__} is defined in the notebook (or a script's "
-            "__main__), which a headless run cannot import: move the class into a "
-            f"file, e.g. models.py next to the notebook, then `from models import "
-            f"{model_cls.__name__}` and save again."
-        )
-    document: dict[str, Any] = {"model": f"{module}:{model_cls.__qualname__}"}
-    document.update({k: v for k, v in options.items() if v is not None})
-    if hasattr(parameters, "describe") and hasattr(parameters, "ranges"):
-        description = parameters.describe()
-        document["parameters"] = dict(parameters.fixed)
-        document["design"] = {
-            "method": description["method"],
-            "samples": description["options"].get(
-                "n", description["options"].get("trajectories")
-            ),
-            "ranges": {
-                name: _range_toml(rng) for name, rng in parameters.ranges.items()
-            },
-        }
-    else:
-        document["parameters"] = {
-            name: list(value) if isinstance(value, tuple | range) else value
-            for name, value in dict(parameters).items()
-        }
-    path = Path(path).expanduser()
+    spec = resolved_spec(sweep) if isinstance(sweep, Prepared) else sweep
+    path = Path(path).expanduser().resolve()
+    document = spec_document(spec, path.parent)
     try:
-        path.write_text(tomli_w.dumps(document))
+        text = tomli_w.dumps(document)
     except TypeError as exc:
         raise ExperimentError(
             f"Cannot write {path.name}: a value TOML cannot hold ({exc}); give plain "
             "numbers, strings, booleans and lists."
         ) from None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ExperimentError(
+            f"Cannot write {path}: {exc.strerror or exc}. Choose a folder you can "
+            "write to."
+        ) from None
     return path
-
-
-def _range_toml(rng: Any) -> dict[str, Any]:
-    if rng.kind == "float":
-        return {"between": [rng.low, rng.high]}
-    if rng.kind == "int":
-        return {"integers": [rng.low, rng.high]}
-    return {"one_of": list(rng.choices)}
 
 
 def save_result_experiment(result: Any, path: str | Path) -> Path:
     """The experiment file that reruns the sweep of ``result``."""
     if result.model_cls is None:
         raise ExperimentError("This result does not know its model class.")
-    if result.design is not None:
-        parameters: Any = result.design
-    elif result.grid is not None:
-        parameters = {
-            name: values[0] if len(values) == 1 else values
-            for name, values in result.grid.items()
-        }
-    else:
+    spec = result.metadata.get("spec")
+    if spec is None:
         raise ExperimentError(
-            "This sweep's points were given as a list or a DataFrame, which an "
-            "experiment file cannot hold yet: give the parameters as a dict of "
-            "values (a grid) or a design."
+            "This result does not record its sweep spec (a store written by an "
+            "older mesa_nb): write the experiment file by hand."
         )
-    meta = result.metadata
-    options = {
-        "max_steps": meta.get("max_steps"),
-        "iterations": meta.get("iterations"),
-        "seed": meta.get("master_seed")
-        if meta.get("seed_source") in ("seed", "entropy")
-        else None,
-        "data_collection_period": meta.get("data_collection_period"),
-        "until": meta.get("until"),
-        "timeout": meta.get("timeout"),
-        "store": meta.get("store"),
-    }
-    return save_experiment(path, result.model_cls, parameters, options)
+    return save_experiment(
+        path, SweepSpec.from_dict(spec, model=result.model_cls, resolve=_resolve)
+    )
+
+
+def _resolve(reference: str, what: str) -> Any:
+    return import_model(reference, Path.cwd(), "the result", what)
+
+
+__all__ = [
+    "Experiment",
+    "ExperimentError",
+    "import_model",
+    "load_experiment",
+    "range_to_dict",
+    "read_spec",
+    "save_experiment",
+    "save_result_experiment",
+    "spec_document",
+]

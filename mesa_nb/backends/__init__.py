@@ -1,4 +1,5 @@
-"""Where runs execute: in this process, in reusable local workers, or on any
+"""Where runs execute: in this process, in local workers (one warm pool per
+process, shared by every sweep: :mod:`.pool`), or on any
 ``concurrent.futures.Executor`` (a Dask ``Client`` is turned into one).
 
 Every backend implements :class:`mesa_nb.core.backend.Backend` and hands out
@@ -17,38 +18,39 @@ import cloudpickle
 from ..core.backend import Backend, InProcessBackend
 from ..core.errors import SweepOptionError
 from ..core.plan import resolve_processes
-from ..core.worker import preload
-
-#: Idle local workers stay alive this long (seconds) for the next sweep.
-IDLE_WORKER_TIMEOUT = 900
+from .pool import WORKERS
 
 
 class LokyBackend(Backend):
-    """Reusable local worker processes (loky): kept warm between sweeps.
+    """Local worker processes (loky), kept warm between sweeps and shared by
+    every sweep of the process, whatever thread runs it (see
+    :mod:`mesa_nb.backends.pool` for sizes, stops and crashes).
 
     loky ships classes and functions defined in ``__main__`` (notebook cells)
     with cloudpickle and uses its own process context, so the global
     multiprocessing start method is never touched.
+
+    ``workers`` is what the sweep got: ``min(processes, runs)``, or fewer if
+    it shares a smaller pool with a sweep already running.
     """
 
     name = "processes"
     local = True
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self._executor = self._get()
-
-    def _get(self) -> Any:
-        return _local_executor(self.workers)
+    def __init__(self, processes: int, runs: int | None = None) -> None:
+        self._lease = WORKERS.lease(processes, runs)
+        self.workers = self._lease.workers
+        self.stop_token = self._lease.stop_token
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> cf.Future:
-        return self._executor.submit(fn, *args)
+        return self._lease.submit(fn, *args)
 
     def reset(self) -> None:
-        self._executor = self._get()
+        """Nothing to do: the pool replaces a broken executor as it is next used."""
 
     def abort(self) -> None:
-        self._executor.shutdown(wait=True, kill_workers=True)
+        """Stop this sweep's tasks; other sweeps on the pool go on."""
+        self._lease.stop()
 
     def crashed(self, exc: BaseException) -> bool:
         from loky.process_executor import TerminatedWorkerError
@@ -57,13 +59,9 @@ class LokyBackend(Backend):
 
 
 def _local_executor(workers: int) -> Any:
-    """loky's reusable executor of ``workers`` processes, which load the
-    worker side (and Mesa) as they start, not when their first task comes."""
-    from loky import get_reusable_executor
-
-    return get_reusable_executor(
-        max_workers=workers, timeout=IDLE_WORKER_TIMEOUT, initializer=preload
-    )
+    """The shared loky executor, resized to ``workers`` if no sweep uses it;
+    its workers load the worker side (and Mesa) as they start."""
+    return WORKERS.executor(workers)
 
 
 def start_workers(processes: int | None) -> None:
@@ -71,13 +69,18 @@ def start_workers(processes: int | None) -> None:
 
     Worker start-up (importing Mesa, ~1 s) then overlaps whatever comes
     before the sweep: planning it, or the user typing the next cell. Returns
-    at once; ``processes`` of 1 (or None: every core) as in ``sweep``.
+    at once; ``processes`` of 1 (or None: every core) as in ``sweep``. A
+    pool that a running sweep uses is left as it is.
     """
     workers = resolve_processes(processes)
     if workers > 1:
-        executor = _local_executor(workers)
-        for _ in range(workers):
-            executor.submit(preload)
+        WORKERS.warm(workers)
+
+
+def shutdown_workers() -> None:
+    """Stop the local worker processes now (runs in progress with them); the
+    next sweep starts new ones."""
+    WORKERS.shutdown()
 
 
 def _call_pickled(payload: bytes) -> Any:
@@ -121,7 +124,7 @@ def resolve_backend(
         if processes == 1:
             return InProcessBackend()
         # never more local workers than runs to do (but workers, for isolation)
-        return LokyBackend(max(1, min(processes, runs or processes)))
+        return LokyBackend(processes, runs)
     if isinstance(executor, Backend):
         return executor
     if isinstance(executor, cf.Executor):
@@ -152,5 +155,6 @@ __all__ = [
     "InProcessBackend",
     "LokyBackend",
     "resolve_backend",
+    "shutdown_workers",
     "start_workers",
 ]

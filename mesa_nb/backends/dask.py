@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ..core.backend import Backend
+from ..core.backend import Backend, PolledStop
 from ..core.errors import SweepOptionError
 
 #: How often a running task asks the scheduler whether the sweep was stopped.
@@ -40,30 +39,17 @@ def is_dask_client(obj: Any) -> bool:
     return type(obj).__module__.startswith("distributed") and hasattr(obj, "scheduler")
 
 
-class PollingStop:
-    """A picklable stop flag for worker-side runs, backed by a Dask Event."""
+class PollingStop(PolledStop):
+    """A stop flag for worker-side runs, backed by a Dask Event (``address``:
+    its name)."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._event: Any = None
-        self._checked = 0.0
-        self._set = False
+    interval = STOP_POLL_SECONDS
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"name": self.name}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["name"])
-
-    def is_set(self) -> bool:
-        """Ask the scheduler, at most every ``STOP_POLL_SECONDS``."""
-        now = time.monotonic()
-        if not self._set and now - self._checked >= STOP_POLL_SECONDS:
-            if self._event is None:
-                self._event = _distributed().Event(self.name)
-            self._set = self._event.is_set()
-            self._checked = now
-        return self._set
+    def poll(self) -> bool:
+        """Ask the scheduler."""
+        if getattr(self, "_event", None) is None:
+            self._event = _distributed().Event(self.address)
+        return self._event.is_set()
 
 
 class DaskBackend(Backend):
@@ -83,7 +69,7 @@ class DaskBackend(Backend):
         return self.executor.submit(fn, *args)
 
     def abort(self) -> None:
-        _distributed().Event(self.stop_token.name, client=self.client).set()
+        _distributed().Event(self.stop_token.address, client=self.client).set()
         self.executor.shutdown(wait=False)
 
     def crashed(self, exc: BaseException) -> bool:

@@ -19,11 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..api import compact, load_store, plan, run_plan
+from ..api import compact, load_store, session
 from ..api.experiment import ExperimentError, load_experiment
 from ..api.progress import TqdmProgress
+from ..api.reports import dry_run, outcome_report
 from ..core.errors import MesaNbError
-from ..core.result import describe_outcome
+from ..core.options import FILE, offered
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,12 +48,16 @@ def _parser() -> argparse.ArgumentParser:
         help="override a key, e.g. --set seed=7 --set parameters.n=[10,20]",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    run.add_argument(
-        "--retry-failed", action="store_true", help="run stored failed runs again"
-    )
-    run.add_argument(
-        "--force", action="store_true", help="resume although the model changed"
-    )
+    for opt in offered(FILE):  # the file's switches, also on the command line
+        if opt.kind == "flag":
+            run.add_argument(
+                opt.flag,
+                dest=opt.name,
+                action="store_const",
+                const=not opt.inverted,
+                default=None,
+                help=f"{opt.help} (file key: {opt.file_key})",
+            )
     dry = commands.add_parser(
         "dry-run", help="show the planned runs of an experiment file; run nothing"
     )
@@ -71,30 +76,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _planned(experiment: Any) -> Any:
-    return plan(
-        experiment.model_class(), experiment.parameters(), **experiment.plan_options()
-    )
+def _switches(args: argparse.Namespace) -> dict[str, Any]:
+    """The file's switches given on the command line."""
+    return {
+        o.name: getattr(args, o.name)
+        for o in offered(FILE)
+        if o.kind == "flag" and getattr(args, o.name, None) is not None
+    }
 
 
 def _run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment, args.set)
-    the_plan = _planned(experiment)
+    prepared = session.prepare(experiment.spec)
     bar = None if args.quiet else TqdmProgress(file=sys.stderr)
     try:
-        result = run_plan(
-            the_plan,
-            on_progress=bar,
-            retry_failed=args.retry_failed,
-            force=args.force,
-            **experiment.run_options(),
-        )
+        result = session.run(prepared, on_progress=bar, **_switches(args))
     finally:
         if bar is not None:
             bar.close()
-    print(result.summary())
-    for line in describe_outcome(result, "the store"):
-        print(line)
+    print(outcome_report(result, "the store"))
     if result.interrupted:
         return 130
     return 1 if result.n_failed else 0
@@ -102,16 +102,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _dry_run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.experiment, args.set)
-    the_plan = _planned(experiment)
-    print(
-        f"{the_plan.n_runs} runs of {the_plan.settings.model_cls.__name__} = "
-        f"{len(the_plan.space)} points x {the_plan.iterations} iterations; "
-        f"store: {experiment.store() or '(none: nothing kept)'}. Nothing was run."
-    )
-    for point in the_plan.space.points[:10]:
-        print("  " + ", ".join(f"{k}={v!r}" for k, v in point.items()))
-    if len(the_plan.space) > 10:
-        print(f"  ... and {len(the_plan.space) - 10} more points")
+    text, points = dry_run(session.prepare(experiment.spec).plan, shown=10)
+    print(f"{text}\nstore: {experiment.spec.options.store or '(none: nothing kept)'}")
+    print(points.to_string(index=False))
     return 0
 
 

@@ -7,8 +7,39 @@ Backends hand out ``concurrent.futures.Future`` objects; implementations
 from __future__ import annotations
 
 import concurrent.futures as cf
+import time
 from collections.abc import Callable
 from typing import Any
+
+
+class PolledStop:
+    """A picklable stop flag for runs in worker processes: :meth:`is_set`
+    asks :meth:`poll` (a file, a Dask event...) at most every ``interval``
+    seconds, and stays set once set. Only ``address`` travels."""
+
+    interval = 0.1
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._checked = 0.0
+        self._set = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"address": self.address}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["address"])
+
+    def poll(self) -> bool:
+        """Whether the flag is set where it lives (asked now)."""
+        raise NotImplementedError
+
+    def is_set(self) -> bool:
+        now = time.monotonic()
+        if not self._set and now - self._checked >= self.interval:
+            self._checked = now
+            self._set = self.poll()
+        return self._set
 
 
 class Backend:
@@ -38,7 +69,7 @@ class Backend:
         """Make the backend usable again after a worker died."""
 
     def abort(self) -> None:
-        """Stop every running task now (called on interrupt)."""
+        """Stop this sweep's running tasks now (called on interrupt)."""
 
     def crashed(self, exc: BaseException) -> bool:
         """Whether ``exc`` from a future means its worker died."""

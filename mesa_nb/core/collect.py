@@ -20,7 +20,15 @@ import pandas as pd
 
 from . import mesa_adapter
 from .columns import ChunkBuilder
-from .records import AGENTS, AGENTTYPES, MODEL, RunTimedOut
+from .records import (
+    AGENTS,
+    AGENTTYPES,
+    DATASETS,
+    FRAMES,
+    MODEL,
+    TABLES,
+    RunTimedOut,
+)
 
 COLLECTOR_HINT = (
     "Create one in __init__, e.g. self.datacollector = mesa.DataCollector("
@@ -312,7 +320,11 @@ class RunData:
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def frames(self) -> dict[str, dict[str, Any]]:
-        """The data tables this run has, by name (user tables apart)."""
-        pairs = {MODEL: self.model, AGENTS: self.agents, AGENTTYPES: self.agenttypes}
-        return {name: columns for name, columns in pairs.items() if columns is not None}
+    def named_columns(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """Every table this run has, as ``(group, name, columns)``."""
+        frames = {MODEL: self.model, AGENTS: self.agents, AGENTTYPES: self.agenttypes}
+        return [
+            *((FRAMES, n, c) for n, c in frames.items() if c is not None),
+            *((TABLES, n, c) for n, c in self.tables.items()),
+            *((DATASETS, n, c) for n, c in self.datasets.items()),
+        ]

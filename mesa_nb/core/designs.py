@@ -12,7 +12,7 @@ and reproduced: same method, ranges and seed, same points.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,51 +207,68 @@ def _salib(module: str) -> Any:
         ) from None
 
 
-def lhs(
-    bounds: Mapping[str, Any],
-    n: int,
-    seed: int | None = None,
-    *,
-    fixed: Mapping[str, Any] | None = None,
-) -> Design:
+def _qmc_design(method: str, engine: str, doc: str) -> Callable[..., Design]:
+    """The design function ``method``: ``n`` points of ``scipy.stats.qmc``'s
+    ``engine`` (LatinHypercube, Halton, Sobol), documented by ``doc``."""
+
+    def design(
+        bounds: Mapping[str, Any],
+        n: int,
+        seed: int | None = None,
+        *,
+        fixed: Mapping[str, Any] | None = None,
+    ) -> Design:
+        from scipy.stats import qmc
+
+        ranges = _ranges(bounds)
+        sampler = getattr(qmc, engine)(d=len(ranges), seed=seed)
+        unit = sampler.random(_count(n, "n"))
+        return Design(method, ranges, unit, seed, {"n": n}, dict(fixed or {}))
+
+    design.__name__ = design.__qualname__ = method
+    design.__doc__ = doc
+    return design
+
+
+#: Latin hypercube, scrambled Halton and Sobol' sequences: the same design
+#: function over a different ``scipy.stats.qmc`` engine.
+lhs = _qmc_design(
+    "lhs",
+    "LatinHypercube",
     """A Latin hypercube of ``n`` points: each range cut in ``n`` equal bins,
-    one point in every bin of every parameter (``scipy.stats.qmc``)."""
-    from scipy.stats import qmc
-
-    ranges = _ranges(bounds)
-    unit = qmc.LatinHypercube(d=len(ranges), seed=seed).random(_count(n, "n"))
-    return Design("lhs", ranges, unit, seed, {"n": n}, dict(fixed or {}))
-
-
-def halton(
-    bounds: Mapping[str, Any],
-    n: int,
-    seed: int | None = None,
-    *,
-    fixed: Mapping[str, Any] | None = None,
-) -> Design:
-    """``n`` points of a scrambled Halton sequence (``scipy.stats.qmc``)."""
-    from scipy.stats import qmc
-
-    ranges = _ranges(bounds)
-    unit = qmc.Halton(d=len(ranges), seed=seed).random(_count(n, "n"))
-    return Design("halton", ranges, unit, seed, {"n": n}, dict(fixed or {}))
-
-
-def sobol_sequence(
-    bounds: Mapping[str, Any],
-    n: int,
-    seed: int | None = None,
-    *,
-    fixed: Mapping[str, Any] | None = None,
-) -> Design:
+    one point in every bin of every parameter (``scipy.stats.qmc``).""",
+)
+halton = _qmc_design(
+    "halton",
+    "Halton",
+    """``n`` points of a scrambled Halton sequence (``scipy.stats.qmc``).""",
+)
+sobol_sequence = _qmc_design(
+    "sobol_sequence",
+    "Sobol",
     """``n`` points of a scrambled Sobol' sequence (``scipy.stats.qmc``); ``n``
-    a power of 2 keeps its balance."""
-    from scipy.stats import qmc
+    a power of 2 keeps its balance.""",
+)
 
-    ranges = _ranges(bounds)
-    unit = qmc.Sobol(d=len(ranges), seed=seed).random(_count(n, "n"))
-    return Design("sobol_sequence", ranges, unit, seed, {"n": n}, dict(fixed or {}))
+
+def _salib_design(
+    method: str,
+    ranges: dict[str, Range],
+    seed: int | None,
+    fixed: Mapping[str, Any] | None,
+    options: dict[str, Any],
+    size: int,
+    **sample: Any,
+) -> Design:
+    """A design of SALib's ``method`` sampler: ``size`` (n or trajectories)
+    and the ``sample`` keywords go to ``SALib.sample.<method>.sample``."""
+    design = Design(
+        method, ranges, np.zeros((0, len(ranges))), seed, options, dict(fixed or {})
+    )
+    design.unit = _salib(method).sample(
+        design.salib_problem(), size, seed=seed, **sample
+    )
+    return design
 
 
 def sobol(
@@ -265,19 +282,11 @@ def sobol(
     """A Saltelli design for Sobol indices (SALib): ``n * (d + 2)`` points
     (``n * (2d + 2)`` with ``second_order``); ``n`` a power of 2."""
     ranges = _ranges(bounds)
-    n = _count(n, "n")
-    design = Design(
-        "sobol",
-        ranges,
-        np.zeros((0, len(ranges))),
-        seed,
-        {"n": n, "second_order": bool(second_order)},
-        dict(fixed or {}),
+    n, second_order = _count(n, "n"), bool(second_order)
+    options = {"n": n, "second_order": second_order}
+    return _salib_design(
+        "sobol", ranges, seed, fixed, options, n, calc_second_order=second_order
     )
-    design.unit = _salib("sobol").sample(
-        design.salib_problem(), n, calc_second_order=bool(second_order), seed=seed
-    )
-    return design
 
 
 def morris(
@@ -295,18 +304,10 @@ def morris(
         _count(trajectories, "trajectories"),
         _count(levels, "levels"),
     )
-    design = Design(
-        "morris",
-        ranges,
-        np.zeros((0, len(ranges))),
-        seed,
-        {"trajectories": trajectories, "levels": levels},
-        dict(fixed or {}),
+    options = {"trajectories": trajectories, "levels": levels}
+    return _salib_design(
+        "morris", ranges, seed, fixed, options, trajectories, num_levels=levels
     )
-    design.unit = _salib("morris").sample(
-        design.salib_problem(), trajectories, num_levels=levels, seed=seed
-    )
-    return design
 
 
 #: A design's size when none is given (n, or Morris trajectories).

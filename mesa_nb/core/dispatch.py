@@ -15,7 +15,6 @@ import tempfile
 import time
 import traceback
 from collections import deque
-from typing import Any
 
 from .backend import Backend
 from .gather import Gatherer
@@ -23,7 +22,7 @@ from .heartbeat import BEAT_SECONDS, FolderBeat
 from .interrupts import deferred
 from .plan import SweepPlan
 from .records import RunRecord, RunSpec, Status, StopToken
-from .worker import run_batch
+from .worker import BatchTask, PartsWriter, run_batch, run_batch_task
 
 #: Aim for tasks of about this many seconds of work.
 TASK_SECONDS = 0.5
@@ -55,7 +54,7 @@ def run_inline(
     runs: list[RunSpec],
     gatherer: Gatherer,
     cancel: StopToken | None = None,
-    writer: Any = None,
+    writer: PartsWriter | None = None,
 ) -> bool:
     """Run ``runs`` in this process; True if the sweep was interrupted.
 
@@ -115,7 +114,7 @@ def run_pool(
     backend: Backend,
     gatherer: Gatherer,
     cancel: StopToken | None = None,
-    writer: Any = None,
+    writer: PartsWriter | None = None,
 ) -> bool:
     """Run ``runs`` on ``backend``'s workers; True if the sweep was interrupted.
 
@@ -131,25 +130,16 @@ def run_pool(
     heard = time.monotonic()
 
     def submit(batch: list[RunSpec], isolated: bool = False) -> None:
-        args = (
-            run_batch,
-            plan.settings,
-            batch,
-            None,
-            backend.stop_token,
-            None,
-            beat,
-            writer,
-        )
+        task = BatchTask(plan.settings, tuple(batch), backend.stop_token, beat, writer)
         try:
-            future = backend.submit(*args)
+            future = backend.submit(run_batch_task, task)
         except Exception as exc:
             # A worker died and the pool knows before its futures have told us:
             # those futures fail on their own; this task goes to a fresh pool.
             if not backend.crashed(exc):
                 raise
             backend.reset()
-            future = backend.submit(*args)
+            future = backend.submit(run_batch_task, task)
         in_flight[future] = batch
         if isolated:
             alone.add(future)

@@ -1,7 +1,8 @@
 """Gather what finished runs send back, and build the result from it.
 
 Records and data arrive in completion order (or from a store); the result is
-built once, sorted by RunId, so it never depends on that order.
+built once, sorted by RunId (see :mod:`.assemble`), so it never depends on
+that order.
 """
 
 from __future__ import annotations
@@ -12,26 +13,20 @@ import time
 import warnings
 from typing import Any, Protocol
 
-import pandas as pd
-
-from .columns import chunks_to_frame
+from .assemble import assemble_result
 from .heartbeat import LONG_RUN_SECONDS, Running
 from .interrupts import deferred
 from .meta import versions
-from .parameters import PerRun
 from .plan import SweepPlan
 from .records import (
-    DATA_TABLES,
     FAILED_STATUSES,
-    TABLE_KEYS,
+    Batch,
     BatchOutcome,
-    Chunk,
     Progress,
     ProgressCallback,
     RunRecord,
     RunSpec,
     Status,
-    run_parameters,
 )
 from .result import SweepResult
 
@@ -41,9 +36,8 @@ class RunSink(Protocol):
 
     path: Any
 
-    def read(self) -> tuple[list[RunRecord], dict[str, list[Chunk]], dict, dict]:
-        """Runs stored earlier: records, and data chunks per table, user
-        table and recorder dataset."""
+    def read(self) -> tuple[list[RunRecord], Batch]:
+        """Runs stored earlier: their records and their data."""
         ...
 
     def write(self, outcome: BatchOutcome) -> None:
@@ -65,7 +59,12 @@ class RunSink(Protocol):
 
 
 class Gatherer:
-    """Collects records and frames as they arrive and builds the result."""
+    """Collects records and data as they arrive and builds the result.
+
+    Its constructor only sets it up: :meth:`load_stored` takes a store's
+    earlier runs, :meth:`record_fatal_run` (the sweep that holds the store's
+    lock) writes a crash record, :meth:`start` reports the first progress.
+    """
 
     def __init__(
         self,
@@ -78,11 +77,10 @@ class Gatherer:
         self.on_progress = on_progress
         self.store = store
         self.records: dict[int, RunRecord] = {}
-        self.frames: dict[str, list[Chunk]] = {table: [] for table in DATA_TABLES}
-        self.tables: dict[str, list[Chunk]] = {}
-        self.datasets: dict[str, list[Chunk]] = {}
+        self.data = Batch()
         self.failed = 0
         self.resumed = 0
+        self.stored_ids: set[int] = set()  # every run the store held
         self.warned_unseeded = False
         self.previewed: dict[int, RunRecord] = {}
         self.store_error: str | None = None
@@ -93,43 +91,54 @@ class Gatherer:
         self.shown_running = False
         self.started = time.perf_counter()
         self.start_wall = dt.datetime.now(dt.UTC)
-        if store is not None:
-            self._preload(store)
-        if on_progress is not None:
-            on_progress(Progress(len(plan.runs), len(self.records), self.failed))
 
-    def _preload(self, store: RunSink) -> None:
-        """Take the runs stored earlier (not failed ones with ``retry_failed``).
+    def load_stored(self) -> None:
+        """Take the runs stored earlier (not failed ones with ``retry_failed``)."""
+        if self.store is None:
+            return
+        records, data = self.store.read()
+        self.stored_ids.update(r.run_id for r in records)
+        self._take_stored(records)
+        self.data.extend(data)
 
-        A run an earlier sweep was running in its own process when that
-        process died is recorded as crashed (it would kill this one too).
-        """
-        records, frames, tables, datasets = store.read()
-        died = store.died_running()
-        if died is not None and died[0] not in {r.run_id for r in records}:
-            run_id, deaths = died
-            if deaths >= 2:  # killed its process twice: it is the run's doing
-                crash = RunRecord(
-                    run_id,
-                    Status.CRASHED,
-                    error="the process died twice while this run ran in it "
-                    "(processes=1): run with processes=2 or more to isolate "
-                    "crashes, or retry_failed=True to run it again",
-                )
-                store.write_records([crash])
-                records.append(crash)
+    def _take_stored(self, records: list[RunRecord]) -> None:
         if self.retry_failed:
             records = [r for r in records if r.status not in FAILED_STATUSES]
         for record in records:
             self.records[record.run_id] = record
             self.failed += record.status != Status.OK
-        for key, chunks in frames.items():
-            self.frames[key].extend(chunks)
-        for name, chunks in tables.items():
-            self.tables.setdefault(name, []).extend(chunks)
-        for name, chunks in datasets.items():
-            self.datasets.setdefault(name, []).extend(chunks)
-        self.resumed = len(records)
+        self.resumed += len(records)
+
+    def record_fatal_run(self) -> None:
+        """Record as crashed a run that an earlier sweep's process died running
+        twice (at processes=1 it would kill this one too).
+
+        Writes to the store: only for the sweep that holds its lock, after
+        :meth:`load_stored`.
+        """
+        if self.store is None:
+            return
+        died = self.store.died_running()
+        if died is None or died[0] in self.stored_ids:
+            return
+        run_id, deaths = died
+        if deaths >= 2:  # killed its process twice: it is the run's doing
+            crash = RunRecord(
+                run_id,
+                Status.CRASHED,
+                error="the process died twice while this run ran in it "
+                "(processes=1): run with processes=2 or more to isolate "
+                "crashes, or retry_failed=True to run it again",
+            )
+            self.store.write_records([crash])
+            self.stored_ids.add(run_id)
+            self._take_stored([crash])
+
+    def start(self) -> None:
+        """Report the first progress event (the runs stored earlier are done)."""
+        if self.on_progress is not None:
+            total = len(self.plan.runs)
+            self.on_progress(Progress(total, len(self.records), self.failed))
 
     def pending(self) -> list[RunSpec]:
         """The runs of the plan that have not finished yet."""
@@ -236,12 +245,7 @@ class Gatherer:
             return
         with deferred(), self.lock:
             self._store("write", outcome)
-            for table, chunk in outcome.frames.items():
-                self.frames[table].append(chunk)
-            for name, chunk in outcome.tables.items():
-                self.tables.setdefault(name, []).append(chunk)
-            for name, chunk in outcome.datasets.items():
-                self.datasets.setdefault(name, []).append(chunk)
+            self.data.extend(outcome.data)
             fresh = self._register(outcome.records)
         for i, record in enumerate(fresh):
             self._report(record, later=len(fresh) - 1 - i)
@@ -266,62 +270,11 @@ class Gatherer:
             self._report(each)
 
     # -- the result -----------------------------------------------------------
-    def _runs_table(
-        self, missing_status: str
-    ) -> tuple[pd.DataFrame, dict[int, dict[str, Any]]]:
-        rows, kwargs = [], {}
-        names = self.plan.space.names
-        for spec in self.plan.runs:
-            record = self.records.get(spec.run_id) or RunRecord(
-                spec.run_id, missing_status
-            )
-            params = run_parameters(spec.params, record.drawn)
-            shown = {
-                n: repr(v) if isinstance(v, PerRun) else v for n, v in params.items()
-            }
-            rows.append(
-                {
-                    "RunId": spec.run_id,
-                    "iteration": spec.iteration,
-                    "seed": spec.seed,
-                    **shown,
-                    "status": str(record.status),
-                    "steps": record.steps,
-                    "reproducible": record.seeded,
-                    "wall_time": record.wall_time,
-                    "error": record.error,
-                    "traceback": record.traceback,
-                }
-            )
-            if record.status == Status.OK:
-                kwargs[spec.run_id] = params
-        columns = ["RunId", "iteration", "seed", *names, "status", "steps"]
-        columns += ["reproducible", "wall_time", "error", "traceback"]
-        runs = pd.DataFrame(rows, columns=columns)
-        runs["steps"] = runs["steps"].astype("Int64")
-        return runs, kwargs
-
     def snapshot(self) -> SweepResult:
         """The runs finished so far as a result (the chunks are not consumed)."""
         with self.lock:
-            frames = {t: [dict(c) for c in cs] for t, cs in self.frames.items()}
-            tables = {n: [dict(c) for c in cs] for n, cs in self.tables.items()}
-            datasets = {n: [dict(c) for c in cs] for n, cs in self.datasets.items()}
-            records = dict(self.records)
-        view = Gatherer.__new__(Gatherer)
-        view.__dict__.update(self.__dict__)
-        view.frames, view.tables, view.datasets, view.records = (
-            frames,
-            tables,
-            datasets,
-            records,
-        )
-        return view.build(
-            executor="running",
-            workers=0,
-            interrupted=False,
-            missing_status=Status.PENDING,
-        )
+            records, data = dict(self.records), self.data.copy()
+        return self._result(records, data, "running", 0, False, Status.PENDING)
 
     def build(
         self,
@@ -333,57 +286,32 @@ class Gatherer:
     ) -> SweepResult:
         """The :class:`SweepResult` of everything gathered (consumes the chunks)."""
         with self.lock:
-            return self._build(executor, workers, interrupted, missing_status)
+            return self._result(
+                self.records, self.data, executor, workers, interrupted, missing_status
+            )
 
-    def _build(
-        self, executor: str, workers: int, interrupted: bool, missing_status: Status
+    def _result(
+        self,
+        records: dict[int, RunRecord],
+        data: Batch,
+        executor: str,
+        workers: int,
+        interrupted: bool,
+        missing_status: Status,
     ) -> SweepResult:
-        plan = self.plan
-        runs, kwargs = self._runs_table(missing_status)
-        model = chunks_to_frame(self.frames["model"], TABLE_KEYS["model"])
-        reporters = [
-            c for c in model.columns if c not in (*TABLE_KEYS["model"], "Time")
-        ]
-        keys = ["iteration", *(n for n in plan.space.names if n not in reporters)]
-        by_run = runs.set_index("RunId")[keys]
-        model = model.join(by_run, on="RunId")
-        order = ["RunId", *keys, "Step"]
-        model = model[order + [c for c in model.columns if c not in order]]
-        agents = chunks_to_frame(self.frames["agents"], TABLE_KEYS["agents"])
-        agenttypes = chunks_to_frame(
-            self.frames["agenttypes"], TABLE_KEYS["agenttypes"]
+        result = assemble_result(self.plan, records, data, missing_status)
+        result.metadata.update(
+            {
+                "executor": executor,
+                "workers": workers,
+                "store": self.store_path,
+                "store_error": self.store_error,
+                "resumed_runs": self.resumed,
+                "started_at": self.start_wall.isoformat(),
+                "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+                "wall_time": time.perf_counter() - self.started,
+                "interrupted": interrupted,
+                "versions": versions(),
+            }
         )
-        tables = {n: chunks_to_frame(f, ["RunId"]) for n, f in self.tables.items()}
-        datasets = {
-            n: chunks_to_frame(f, ["RunId", "time"]) for n, f in self.datasets.items()
-        }
-        metadata = {
-            **plan.describe(),
-            "executor": executor,
-            "workers": workers,
-            "store": self.store_path,
-            "store_error": self.store_error,
-            "resumed_runs": self.resumed,
-            "started_at": self.start_wall.isoformat(),
-            "finished_at": dt.datetime.now(dt.UTC).isoformat(),
-            "wall_time": time.perf_counter() - self.started,
-            "interrupted": interrupted,
-            "versions": versions(),
-        }
-        cls = plan.settings.model_cls
-        return SweepResult(
-            runs,
-            model,
-            agents,
-            agenttypes,
-            tables,
-            metadata,
-            parameter_names=plan.space.names,
-            model_reporters=tuple(reporters),
-            datasets=datasets,
-            settings=plan.settings,
-            design=plan.space.design,
-            grid=getattr(plan.space.points, "axes", None),
-            model_cls=cls if isinstance(cls, type) else None,
-            run_kwargs=kwargs,
-        )
+        return result

@@ -7,7 +7,7 @@ import inspect
 import os
 import typing
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -16,6 +16,7 @@ import numpy as np
 
 from . import mesa_adapter
 from .errors import ModelClassError, ParameterError, SweepOptionError
+from .options import SweepOptions, option
 from .parameters import ParameterSpace, PerRun, expand_parameters
 from .records import RunSpec, run_parameters
 from .scenarios import ScenarioSpec, scenario_spec, unpack_scenarios
@@ -121,6 +122,7 @@ class SweepPlan:
     space: ParameterSpace
     iterations: int
     seeding: Seeding
+    spec: dict[str, Any] | None = None  # the sweep spec it was made from
 
     @cached_property
     def runs(self) -> Runs:
@@ -161,6 +163,7 @@ class SweepPlan:
             "until": self.settings.until,
             "timeout": self.settings.timeout,
             "design": self.space.design.describe() if self.space.design else None,
+            "spec": self.spec,
         }
 
 
@@ -359,133 +362,63 @@ def _scenario_route(
     return space, None
 
 
-def _check_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise SweepOptionError(
-            f"{name} must be a whole number, got {value!r}.", field=name
-        )
-    return int(value)
+def resolve_processes(processes: int | str | None) -> int:
+    """The number of worker processes: ``None`` or ``"all"`` means every core."""
+    number = option("processes").check(processes)
+    return os.cpu_count() or 1 if number is None else number
 
 
-def resolve_processes(number_processes: int | None) -> int:
-    """``None`` means every core; anything else must be a positive int."""
-    if number_processes is None:
-        return os.cpu_count() or 1
-    n = _check_int("number_processes", number_processes)
-    if n < 1:
+def _check_rng_iterations(seeds: tuple[Any, ...], iterations: int | None) -> None:
+    if iterations is not None and iterations not in (1, len(seeds)):
         raise SweepOptionError(
-            f"number_processes must be at least 1 (or None for all cores), got {n}.",
-            field="processes",
-        )
-    return n
-
-
-def check_seed_value(value: Any, name: str) -> Any:
-    """A seed a model can be given: None, a whole number >= 0, or numpy's own
-    seed objects (Generator, SeedSequence, BitGenerator)."""
-    if value is None or isinstance(
-        value, np.random.Generator | np.random.SeedSequence | np.random.BitGenerator
-    ):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise SweepOptionError(
-            f"{name} must hold whole numbers (0 or more) or None, got {value!r}.",
-            field=name,
-        )
-    if value < 0:
-        raise SweepOptionError(
-            f"{name} must be 0 or more (numpy refuses negative seeds), got {value}.",
-            field=name,
-        )
-    return int(value)
-
-
-def _seeds_per_iteration(rng: Any, iterations: int | None) -> list[Any]:
-    iterable = isinstance(rng, Iterable) and not isinstance(rng, str | bytes)
-    values = [check_seed_value(v, "rng") for v in (rng if iterable else [rng])]
-    if not values:
-        raise SweepOptionError(
-            "rng=[] gives no iterations: pass at least one seed.", field="rng"
-        )
-    if iterations is not None and iterations not in (1, len(values)):
-        raise SweepOptionError(
-            f"rng gives {len(values)} seeds (one per iteration) but iterations="
+            f"rng gives {len(seeds)} seeds (one per iteration) but iterations="
             f"{iterations}: drop iterations, or give {iterations} seeds.",
             field="iterations",
         )
-    return values
 
 
 def plan_sweep(
     model_cls: Any,
     parameters: Any,
+    options: SweepOptions | None = None,
     *,
-    iterations: int | None = None,
-    max_steps: int = 1000,
-    data_collection_period: int = -1,
-    seed: int | None = None,
-    rng: Any = None,
     resume_seed: int | None = None,
     warn: bool = True,
-    scenario: Any = None,
-    until: float | None = None,
-    timeout: float | None = None,
+    exact_values: bool = False,
+    mesa_records: bool = False,
+    **given: Any,
 ) -> SweepPlan:
     """Check everything that can be checked before any run starts.
 
     Args:
-        scenario: the Scenario class of the model's runs, where it cannot be
-            found from the model (the annotation of its ``scenario``
-            parameter, or the scenario a default-built model has).
-        until: end each run at this model time (Mesa 3.5 event time).
-        timeout: a run longer than this many seconds is stopped and recorded
-            with status ``timeout``.
+        options: the sweep's options (:class:`~.options.SweepOptions`; or
+            give them as keywords, ``iterations=3``); the ``spec`` stage
+            ones are used here.
         resume_seed: the master seed to use when neither ``seed`` nor ``rng``
             is given (a store's, when resuming); else a fresh one is drawn.
         warn: warn when the model cannot take a seed (off while a form
             checks every keystroke).
+        exact_values, mesa_records: keep reporter values as they were and the
+            records the installed ``mesa.batch_run`` keeps (the drop-in).
     """
+    options = options or SweepOptions.of()
+    if given:
+        options = options.replace(**given)
     check_model_class(model_cls)
-    max_steps = _check_int("max_steps", max_steps)
-    if max_steps < 0:
-        raise SweepOptionError(
-            f"max_steps must be 0 or more, got {max_steps}.", field="max_steps"
-        )
-    period = _check_int("data_collection_period", data_collection_period)
-    if period == 0 or period < -1:
-        raise SweepOptionError(
-            f"data_collection_period must be -1 (end of run only) or a positive "
-            f"number of steps, got {period}.",
-            field="data_collection_period",
-        )
-    if iterations is not None:
-        iterations = _check_int("iterations", iterations)
-        if iterations < 1:
-            raise SweepOptionError(
-                f"iterations must be at least 1, got {iterations}.", field="iterations"
-            )
+    iterations, seed, rng = options.iterations, options.seed, options.rng
+    until, timeout = options.until, options.timeout
+    explicit_iterations = "iterations" in options.given()
     if seed is not None and rng is not None:
         raise SweepOptionError(
             "Give either seed= (one master seed, a seed is derived per run) or rng= "
             "(one seed per iteration), not both.",
             field="seed",
         )
-
     if until is not None:
         until = _check_until(until)
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            raise SweepOptionError(
-                f"timeout must be a number of seconds, got {timeout!r}.",
-                field="timeout",
-            )
-        if not timeout > 0:
-            raise SweepOptionError(
-                f"timeout must be above 0 seconds, got {timeout}.", field="timeout"
-            )
     space = expand_parameters(parameters)
     space = _supply_simulators(model_cls, space)
-    space, scenario_used = _scenario_route(model_cls, space, scenario)
+    space, scenario_used = _scenario_route(model_cls, space, options.scenario)
     fields = check_parameter_names(model_cls, space, scenario_used)
     check_value_kinds(model_cls, space, scenario_used)
     seed_kwarg = seed_keyword(model_cls, space, scenario_used)
@@ -498,16 +431,14 @@ def plan_sweep(
         )
 
     if rng is not None:
-        per_iteration = tuple(_seeds_per_iteration(rng, iterations))
-        seeding = Seeding("rng", per_iteration=per_iteration)
-        iterations = len(per_iteration)
+        _check_rng_iterations(rng, iterations if explicit_iterations else None)
+        seeding = Seeding("rng", per_iteration=tuple(rng))
+        iterations = len(rng)
     else:
-        iterations = iterations or 1
         if user_seeds is not None:
             seeding = Seeding("parameter", parameter=user_seeds)
         elif seed is not None:
-            seeding = Seeding("seed", master_seed=_check_int("seed", seed))
-            check_seed_value(seeding.master_seed, "seed")
+            seeding = Seeding("seed", master_seed=seed)
         else:
             master = fresh_master_seed() if resume_seed is None else resume_seed
             seeding = Seeding("entropy", master_seed=master)
@@ -532,12 +463,14 @@ def plan_sweep(
         )
     settings = RunSettings(
         model_cls,
-        max_steps,
-        period,
+        options.max_steps,
+        options.data_collection_period,
         seed_kwarg,
         scenario_used,
         fields,
         until,
+        exact_values=exact_values,
+        mesa_records=mesa_records,
         timeout=None if timeout is None else float(timeout),
     )
     return SweepPlan(settings, space, iterations, seeding)

@@ -1,8 +1,8 @@
 """The vocabulary every stage of a sweep shares: runs, their records, progress.
 
 The planner makes :class:`RunSpec` objects, a worker turns each into a
-:class:`RunRecord` (and columns of data, packed per batch in a
-:class:`BatchOutcome`), the parent gathers them and reports
+:class:`RunRecord` (and columns of data, packed per batch in a :class:`Batch`
+of a :class:`BatchOutcome`), the parent gathers them and reports
 :class:`Progress`; the store writes and reads the same objects.
 """
 
@@ -27,6 +27,19 @@ TABLE_KEYS = {
     AGENTS: ["RunId", "Step", "AgentID"],
     AGENTTYPES: ["RunId", "Step", "AgentID"],
 }
+
+#: The groups a run's tables belong to, each table named within its group:
+#: the collector's data tables (:data:`DATA_TABLES`), its user ``tables``, and
+#: the datasets of the model's DataRecorders.
+FRAMES, TABLES, DATASETS = "frames", "tables", "datasets"
+GROUPS = (FRAMES, TABLES, DATASETS)
+
+
+def sort_keys(group: str, name: str) -> list[str]:
+    """The key columns the table ``name`` of ``group`` is sorted by."""
+    if group == FRAMES:
+        return TABLE_KEYS[name]
+    return ["RunId", "time"] if group == DATASETS else ["RunId"]
 
 
 class Status(enum.StrEnum):
@@ -85,21 +98,62 @@ def run_parameters(params: dict[str, Any], drawn: dict[str, Any]) -> dict[str, A
 
 
 @dataclass
-class BatchOutcome:
-    """The records of a batch of runs, and their data as one chunk per table.
+class Batch:
+    """The data of some runs: chunks per table, a table named by its group
+    (:data:`GROUPS`) and its name in that group."""
 
-    ``frames`` holds the collector's data tables (:data:`DATA_TABLES`),
-    ``tables`` its user tables by name, ``datasets`` the datasets of the
-    model's DataRecorders by name.
-    """
+    chunks: dict[tuple[str, str], list[Chunk]] = field(default_factory=dict)
+
+    def add(self, group: str, name: str, chunk: Chunk) -> None:
+        """Append ``chunk`` to the table ``name`` of ``group``."""
+        self.chunks.setdefault((group, name), []).append(chunk)
+
+    def extend(self, other: Batch) -> None:
+        """Append every chunk of ``other``."""
+        for group, name, chunks in other.items():
+            self.chunks.setdefault((group, name), []).extend(chunks)
+
+    def items(self) -> list[tuple[str, str, list[Chunk]]]:
+        """Every table as ``(group, name, chunks)``, group by group."""
+        return [
+            (group, name, chunks)
+            for group in GROUPS
+            for (g, name), chunks in self.chunks.items()
+            if g == group
+        ]
+
+    def of(self, group: str, name: str) -> list[Chunk]:
+        """The chunks of one table (none if it has none)."""
+        return self.chunks.get((group, name), [])
+
+    def group(self, group: str) -> dict[str, list[Chunk]]:
+        """The tables of ``group``, by name."""
+        return {n: chunks for (g, n), chunks in self.chunks.items() if g == group}
+
+    @property
+    def tables(self) -> dict[str, list[Chunk]]:
+        """The collector's user tables, by name."""
+        return self.group(TABLES)
+
+    @property
+    def datasets(self) -> dict[str, list[Chunk]]:
+        """The DataRecorders' datasets, by name."""
+        return self.group(DATASETS)
+
+    def copy(self) -> Batch:
+        """A copy whose chunks can be consumed without emptying these."""
+        return Batch({k: [dict(c) for c in cs] for k, cs in self.chunks.items()})
+
+
+@dataclass
+class BatchOutcome:
+    """The records of a batch of runs, and their data (one chunk per table)."""
 
     records: list[RunRecord]
-    frames: dict[str, Chunk] = field(default_factory=dict)
-    tables: dict[str, Chunk] = field(default_factory=dict)
-    datasets: dict[str, Chunk] = field(default_factory=dict)
+    data: Batch = field(default_factory=Batch)
     interrupted: bool = False
     #: set when a worker wrote the batch's data into the store itself: the
-    #: part name and files to commit (the tables above are then empty)
+    #: part name and files to commit (``data`` is then empty)
     stored: tuple[str, list[dict[str, Any]]] | None = None
 
 

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import mesa_adapter
 from .collect import drive
 from .plan import RunSettings, build_kwargs
 from .records import FAILED_STATUSES, Status
@@ -119,17 +118,7 @@ class SweepResult:
                 "scan() reads a store: run the sweep with store=DIR, or load one "
                 "with mesa_nb.load_store(DIR)."
             )
-        group = "frames" if table in ("model", "agents", "agenttypes") else None
-        candidates = (
-            [("frames", table)] if group else [("tables", table), ("datasets", table)]
-        )
-        for group, name in candidates:
-            files = store.committed_files(group, name)
-            if files:
-                import pyarrow.dataset as ds
-
-                return ds.dataset([str(f) for f in files], format="parquet")
-        raise KeyError(f"The store has no table {table!r}.")
+        return store.scan(table)
 
     # -- status -------------------------------------------------------------
     @property
@@ -169,75 +158,12 @@ class SweepResult:
         return bool(self.metadata.get("interrupted", False))
 
     # -- Mesa's format --------------------------------------------------------
-    @property
-    def _seed_column(self) -> str | None:
-        return self.metadata.get("seed_kwarg")
-
     def to_mesa_rows(
         self, seed_key: str | bool | None = True, seeds_shown: bool = True
     ) -> list[dict[str, Any]]:
-        """The list of dicts ``mesa.batch_run`` returns, row for row.
-
-        Keys: RunId, iteration, Step, the parameters (and the seed keyword),
-        the model reporters (a reporter named like a parameter wins, as in
-        Mesa), and for collectors with agent reporters AgentID and the agent
-        reporters. Steps without agent records give one row without agent
-        keys. Values are the values themselves (from a ``batch_run`` result,
-        exactly the ones the model reported).
-
-        Args:
-            seed_key: the key the run's seed is shown under: True for the
-                keyword the model was seeded through, None for no key.
-            seeds_shown: False shows ``None`` under ``seed_key`` (what
-                ``mesa.batch_run`` 3.5 shows when it was given no seeds).
-        """
-        if seed_key is True:
-            seed_key = self._seed_column
-        runs = self.runs[self.runs["status"] == OK]
-        head: dict[int, dict[str, Any]] = {}
-        for run_id, iteration, seed in zip(
-            runs["RunId"].tolist(),
-            runs["iteration"].tolist(),
-            runs["seed"].tolist(),
-            strict=True,
-        ):
-            params = self.run_kwargs.get(run_id)
-            if params is None:
-                params = {
-                    n: _native(runs.loc[runs["RunId"] == run_id, n].iloc[0])
-                    for n in self.parameter_names
-                }
-            row = {"RunId": run_id, "iteration": iteration, "Step": None, **params}
-            if seed_key is not None:
-                row[seed_key] = seed if seeds_shown else None
-            head[run_id] = row
-        model = self.model
-        reporters = [r for r in self.model_reporters if r != "Time"]
-        values = {r: model[r].to_numpy().tolist() for r in reporters}
-        with_time = "Time" in model.columns or mesa_adapter.HAS_MODEL_TIME
-        steps = (model["Time"] if "Time" in model.columns else model["Step"]).tolist()
-        agents = self.agents
-        agent_names = [c for c in agents.columns if c not in ("RunId", "Step")]
-        agent_values = {c: agents[c].to_numpy().tolist() for c in agent_names}
-        spans = _spans(agents["RunId"].tolist(), agents["Step"].tolist())
-        typed = _typed_rows(self.agenttypes) if mesa_adapter.BATCH_RUN_TAKES_RNG else {}
-        rows: list[dict[str, Any]] = []
-        for i, (run_id, step) in enumerate(
-            zip(model["RunId"].tolist(), model["Step"].tolist(), strict=True)
-        ):
-            if run_id not in head:
-                continue
-            row = dict(head[run_id])
-            row["Step"] = float(steps[i]) if with_time else step
-            row.update((r, values[r][i]) for r in reporters)
-            start, stop = spans.get((run_id, step), (0, 0))
-            extra = typed.get((run_id, step), [])
-            if start == stop and not extra:
-                rows.append(row)
-            for j in range(start, stop):
-                rows.append(row | {c: agent_values[c][j] for c in agent_names})
-            rows.extend(row | values for values in extra)
-        return rows
+        """The list of dicts ``mesa.batch_run`` returns, row for row: see
+        :func:`mesa_nb.api.mesa_rows.mesa_rows` (the Mesa drop-in's)."""
+        return extension("mesa_rows")(self, seed_key, seeds_shown)
 
     def to_mesa_frame(self) -> pd.DataFrame:
         """The rows of :meth:`to_mesa_rows` (finished runs only) as a DataFrame."""
@@ -266,8 +192,9 @@ class SweepResult:
         seed = _native(record["seed"])
         if self.settings is not None and self.settings.model_cls is self.model_cls:
             return build_kwargs(self.settings, params, seed)
-        if self._seed_column is not None:
-            params[self._seed_column] = seed
+        seed_kwarg = self.metadata.get("seed_kwarg")
+        if seed_kwarg is not None:
+            params[seed_kwarg] = seed
         return params
 
     def rebuild_model(self, run_id: int, steps: int | None = None) -> Any:
@@ -376,37 +303,6 @@ class SweepResult:
         )
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def describe_outcome(result: SweepResult, name: str = "results") -> list[str]:
-    """What a user should know after a sweep, one line each (empty: all ran).
-
-    ``name`` is what the result is called where the user reads it.
-    """
-    lines = []
-    resumed = result.metadata.get("resumed_runs", 0)
-    if resumed:
-        lines.append(
-            f"Resumed from {result.metadata.get('store')}: "
-            f"{_plural(resumed, 'run')} loaded from the store; only the others ran."
-        )
-    if result.interrupted:
-        lines.append(
-            f"Interrupted: kept {_plural(result.n_ok, 'finished run')} in {name}; "
-            f"{_plural(result.n_cancelled, 'run')} cancelled."
-        )
-    if result.n_failed:
-        first = result.failures.iloc[0]
-        total = _plural(len(result.runs), "run")
-        lines.append(
-            f"{result.n_failed} of {total} failed, e.g. RunId {first['RunId']}: "
-            f"{first['error']} -- see {name}.failures for their tracebacks."
-        )
-    return lines
-
-
 def _where(meta: dict[str, Any]) -> str:
     """``in this process``, ``on 2 worker processes``, ``on Dask (4 workers)``."""
     executor, workers = meta.get("executor"), meta.get("workers", 1)
@@ -420,42 +316,8 @@ def _where(meta: dict[str, Any]) -> str:
     return f"on {name} ({workers} worker{'s' if workers != 1 else ''})"
 
 
-def _typed_rows(agenttypes: pd.DataFrame) -> dict[tuple[int, int], list[dict]]:
-    """Mesa 3.4+'s rows of ``agenttype_reporters``: per (RunId, Step), one dict
-    per agent with its AgentID and its type's reporters, type by type."""
-    if agenttypes.empty:
-        return {}
-    rows: dict[tuple[int, int], list[dict]] = {}
-    reporters = [
-        c
-        for c in agenttypes.columns
-        if c not in ("RunId", "Step", "AgentID", "AgentType")
-    ]
-    for _, frame in agenttypes.groupby("AgentType", sort=False):
-        own = [c for c in reporters if frame[c].notna().any()]
-        keys = zip(frame["RunId"].tolist(), frame["Step"].tolist(), strict=True)
-        values = frame[["AgentID", *own]].to_dict("records")
-        for key, value in zip(keys, values, strict=True):
-            rows.setdefault(key, []).append(value)
-    return rows
-
-
-def _spans(run_ids: list[int], steps: list[int]) -> dict[tuple[int, int], tuple]:
-    """``{(RunId, Step): (first row, row after the last)}`` of a sorted table."""
-    spans: dict[tuple[int, int], tuple[int, int]] = {}
-    start = 0
-    for i in range(1, len(run_ids) + 1):
-        if i == len(run_ids) or (run_ids[i], steps[i]) != (
-            run_ids[start],
-            steps[start],
-        ):
-            spans[(run_ids[start], steps[start])] = (start, i)
-            start = i
-    return spans
-
-
 def _native(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-__all__ = ["SweepResult", "describe_outcome", "register_extension"]
+__all__ = ["SweepResult", "register_extension"]

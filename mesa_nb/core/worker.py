@@ -14,7 +14,8 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from .heartbeat import Pulse, Running
 from .parameters import Sampler
 from .plan import RunSettings, model_kwargs
 from .records import (
+    Batch,
     BatchOutcome,
     RunRecord,
     RunSpec,
@@ -185,61 +187,50 @@ def run_one(
     return record, data
 
 
-def _add_columns(
-    builders: dict[str, ChunkBuilder],
-    table: str,
-    run_id: int,
-    columns: dict,
-    exact: bool,
-) -> None:
-    rows = len(next(iter(columns.values()))) if columns else 0
-    run_ids = np.full(rows, run_id, dtype=np.int64)
-    builder = builders.setdefault(table, ChunkBuilder(exact))
-    builder.add({"RunId": run_ids, **columns}, rows)
-
-
 class _BatchBuilder:
     """The data of a batch's runs, per table, joined once the batch ends."""
 
     def __init__(self, exact: bool = False) -> None:
         self.exact = exact
-        self.frames: dict[str, ChunkBuilder] = {}
-        self.tables: dict[str, ChunkBuilder] = {}
-        self.datasets: dict[str, ChunkBuilder] = {}
+        self.builders: dict[tuple[str, str], ChunkBuilder] = {}
         self.last_run: int | None = None
 
     def add(self, run_id: int, data: RunData) -> None:
-        for group, named in (
-            (self.frames, data.frames()),
-            (self.tables, data.tables),
-            (self.datasets, data.datasets),
-        ):
-            for name, columns in named.items():
-                _add_columns(group, name, run_id, columns, self.exact)
+        """Add the tables of run ``run_id``, each with a RunId column."""
+        for group, name, columns in data.named_columns():
+            rows = len(next(iter(columns.values()))) if columns else 0
+            run_ids = np.full(rows, run_id, dtype=np.int64)
+            builder = self.builders.get((group, name))
+            if builder is None:
+                builder = self.builders[group, name] = ChunkBuilder(self.exact)
+            builder.add({"RunId": run_ids, **columns}, rows)
         self.last_run = run_id
 
     def drop_unfinished(self, finished: set[int]) -> None:
         """Forget the data of a run that was interrupted before its record."""
         if self.last_run is None or self.last_run in finished:
             return
-        builders = (self.frames, self.tables, self.datasets)
-        for builder in (b for group in builders for b in group.values()):
+        for builder in self.builders.values():
             last = builder.pieces["RunId"][-1] if builder.sizes else []
             if len(last) and last[0] == self.last_run:
                 builder.drop_last()
 
     def outcome(self, records: list[RunRecord], interrupted: bool) -> BatchOutcome:
-        def finish(builders: dict[str, ChunkBuilder]) -> dict:
-            chunks = {name: b.finish() for name, b in builders.items()}
-            return {name: c for name, c in chunks.items() if c is not None}
+        """The batch's records and its tables, one chunk each."""
+        data = Batch()
+        for (group, name), builder in self.builders.items():
+            chunk = builder.finish()
+            if chunk is not None:
+                data.add(group, name, chunk)
+        return BatchOutcome(records, data, interrupted)
 
-        return BatchOutcome(
-            records,
-            finish(self.frames),
-            finish(self.tables),
-            finish(self.datasets),
-            interrupted,
-        )
+
+class PartsWriter(Protocol):
+    """What writes a batch's data into a store from a worker (a PartWriter)."""
+
+    def write_parts(self, data: Batch) -> tuple[str, list[dict[str, Any]]]:
+        """Write the data parts; return the part name and its files."""
+        ...
 
 
 def run_batch(
@@ -249,7 +240,7 @@ def run_batch(
     stop: StopToken | None = None,
     on_start: Callable[[RunSpec], None] | None = None,
     beat: Callable[[Running | None], None] | None = None,
-    writer: Any = None,
+    writer: PartsWriter | None = None,
 ) -> BatchOutcome:
     """Run ``specs`` one after the other and pack their data per table.
 
@@ -278,6 +269,26 @@ def run_batch(
         beat(None)
     outcome = data.outcome(records, interrupted)
     if writer is not None and records:  # data goes to the store, not back
-        outcome.stored = writer.write_parts(outcome)
-        outcome.frames, outcome.tables, outcome.datasets = {}, {}, {}
+        outcome.stored = writer.write_parts(outcome.data)
+        outcome.data = Batch()
     return outcome
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    """A batch of runs as shipped to a worker: what :func:`run_batch` needs
+    there (``stop``: the backend's stop token; ``beat``: where the worker
+    reports its runs in progress; ``writer``: writes the data into a store)."""
+
+    settings: RunSettings
+    specs: tuple[RunSpec, ...]
+    stop: StopToken | None = None
+    beat: Callable[[Running | None], None] | None = None
+    writer: PartsWriter | None = None
+
+
+def run_batch_task(task: BatchTask) -> BatchOutcome:
+    """Run a task's batch in a worker (see :func:`run_batch`)."""
+    return run_batch(
+        task.settings, task.specs, stop=task.stop, beat=task.beat, writer=task.writer
+    )

@@ -12,33 +12,26 @@ parameter's annotation and default to its kind.
 from __future__ import annotations
 
 import ast
-import builtins
 import enum
 import inspect
-import keyword
 import math
 import secrets
-import shlex
 import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.designs import (
-    DEFAULT_SAMPLES,
-    DESIGNS,
-    Range,
-    between,
-    integers,
-    make_design,
-    one_of,
-)
+from ..api import session
+from ..api.reports import cell_code, python_code
+from ..api.session import Prepared, spec_of
+from ..core.designs import DESIGNS, Range, between, integers, one_of
 from ..core.errors import MesaNbError, ParameterError
-from ..core.plan import SEED_NAMES, SweepPlan, plan_sweep
+from ..core.options import CONFIG, FORM, Option, SweepOptions, offered
+from ..core.plan import SEED_NAMES
 from ..core.result import SweepResult
 from ..core.scenarios import scenario_spec
-from .names import executor_by_name
+from .names import executor_by_name, resolve_name
 
 BOOL, INT, FLOAT, STR, CHOICE, ANY = "bool", "int", "float", "str", "choice", "any"
 NUMBERS = (INT, FLOAT)
@@ -143,24 +136,6 @@ def describe(parameter: inspect.Parameter) -> ParamInfo:
             found = CHOICE, tuple(type(default))
     kind, choices = found or (ANY, ())
     return ParamInfo(parameter.name, kind, default, required, choices)
-
-
-def python_code(value: Any) -> str:
-    """``value`` as Python source: ``repr``, or ``Color.RED`` for an Enum member,
-    ``float('inf')`` for an infinite float (``repr`` gives a bare ``inf``),
-    ``between(0.1, 0.9)`` for a design's range."""
-    if isinstance(value, Range):
-        if value.kind == "choice":
-            return "one_of(" + ", ".join(python_code(c) for c in value.choices) + ")"
-        maker = "between" if value.kind == "float" else "integers"
-        return f"{maker}({value.low!r}, {value.high!r})"
-    if isinstance(value, enum.Enum):
-        return f"{type(value).__name__}.{value.name}"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"float({str(value)!r})"
-    if isinstance(value, list):
-        return "[" + ", ".join(python_code(v) for v in value) + "]"
-    return repr(value)
 
 
 def is_literal(value: Any) -> bool:
@@ -329,71 +304,9 @@ def core_value(value: Any, swept: bool) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """The run options of the form (the ``%%batchrun`` flags)."""
-
-    iterations: int = 1
-    max_steps: int = 1000
-    data_collection_period: int = -1
-    processes: int | None = 1  # None = all cores
-    seed: int | None = None
-    output: str = "results"
-    store: str | None = None  # a results directory: resumable
-    client: str | None = None  # Dask: a notebook name, an address or 'dask'
-    timeout: float | None = None  # seconds a run may take
-    design: str | None = None  # None: a full grid; else a sampling design
-    samples: int | None = None  # the design's size (its default when None)
-
-    def plan_options(self) -> dict[str, Any]:
-        """What the planner takes of these options (``seed`` apart)."""
-        return {
-            "iterations": self.iterations,
-            "max_steps": self.max_steps,
-            "data_collection_period": self.data_collection_period,
-            "timeout": self.timeout,
-        }
-
-
-#: The form's design choices: a grid, or a sampling design by name.
+#: The form's design choices: a grid (None), or a sampling design by name.
 GRID = "grid"
 DESIGN_CHOICES = (GRID, *DESIGNS)
-
-
-def design_parameters(parameters: dict[str, Any], opts: RunOptions) -> Any:
-    """What the core gets: the parameters, or the design they describe
-    (ranges sampled, the other values constant)."""
-    if opts.design is None:
-        return parameters
-    ranges = {n: v for n, v in parameters.items() if isinstance(v, Range)}
-    constants = {n: v for n, v in parameters.items() if n not in ranges}
-    return make_design(opts.design, ranges, opts.samples, opts.seed, constants)
-
-
-def batchrun_code(model_name: str, parameters: dict[str, Any], opts: RunOptions) -> str:
-    """The ``%%batchrun`` cell that runs the same sweep as the form."""
-    processes = "all" if opts.processes is None else opts.processes
-    flags = [
-        f"--iterations {opts.iterations}",
-        f"--max-steps {opts.max_steps}",
-        f"--collect-every {opts.data_collection_period}",
-        f"--processes {processes}",
-    ]
-    if opts.seed is not None:
-        flags.append(f"--seed {opts.seed}")
-    flags.append(f"--out {opts.output}")
-    if opts.timeout is not None:
-        flags.append(f"--timeout {opts.timeout:g}")
-    if opts.design is not None:
-        samples = opts.samples or DEFAULT_SAMPLES.get(opts.design, 128)
-        flags.append(f"--design {opts.design} --samples {samples}")
-    if opts.store:
-        flags.append(f"--store {shlex.quote(opts.store)}")
-    if opts.client:
-        flags.append(f"--client {shlex.quote(opts.client)}")
-    head = f"%%batchrun {model_name} " + " ".join(flags)
-    body = [f"{name} = {python_code(value)}" for name, value in parameters.items()]
-    return "\n".join([head, *body])
 
 
 def model_reference(model_cls: type, namespace: dict[str, Any]) -> str:
@@ -406,18 +319,15 @@ def model_reference(model_cls: type, namespace: dict[str, Any]) -> str:
     return f"{model_cls.__module__}.{model_cls.__qualname__}"
 
 
-def config_options(shell: Any) -> RunOptions:
-    """Defaults from ``%config BatchRun.*`` when the magic is loaded."""
+def config_options(shell: Any) -> SweepOptions:
+    """The ``%config BatchRun.*`` defaults when the magic is loaded (else the
+    declared ones)."""
     for configurable in getattr(shell, "configurables", []):
         if type(configurable).__name__ == "BatchRun":
-            return RunOptions(
-                iterations=configurable.iterations,
-                max_steps=configurable.max_steps,
-                data_collection_period=configurable.data_collection_period,
-                processes=configurable.processes,
-                output=configurable.output,
+            return SweepOptions.of(
+                **{o.name: getattr(configurable, o.name) for o in offered(CONFIG)}
             )
-    return RunOptions()
+    return SweepOptions.of()
 
 
 def first_reporter(result: SweepResult) -> str | None:
@@ -548,109 +458,53 @@ class FieldState:
 
 
 # -- run options ------------------------------------------------------------------
-def option_values(opts: RunOptions) -> dict[str, Any]:
-    """The option controls' values for ``opts``: numbers, or text."""
-    return {
-        "iterations": opts.iterations,
-        "max_steps": opts.max_steps,
-        "data_collection_period": opts.data_collection_period,
-        "processes": "all" if opts.processes is None else str(opts.processes),
-        "seed": "" if opts.seed is None else str(opts.seed),
-        "output": opts.output,
-        "store": opts.store or "",
-        "client": opts.client or "",
-        "timeout": "" if opts.timeout is None else f"{opts.timeout:g}",
-        "design": opts.design or GRID,
-        "samples": "" if opts.samples is None else str(opts.samples),
-    }
+def uses_number_box(opt: Option) -> bool:
+    """Whether the option's control is a whole-number box (else text)."""
+    return opt.kind in ("count", "period") and opt.default is not None
+
+
+def option_values(options: SweepOptions) -> dict[str, Any]:
+    """The option controls' values for ``options``: numbers, flags, the
+    design's choice (None: a grid), or text."""
+    values: dict[str, Any] = {}
+    for opt in offered(FORM):
+        value = options.values[opt.name]
+        if opt.kind in ("flag", "choice") or uses_number_box(opt):
+            values[opt.name] = value
+        elif opt.name == "scenario" and isinstance(value, type):
+            values[opt.name] = value.__name__
+        elif opt.name == "executor" and not isinstance(value, str | None):
+            values[opt.name] = ""
+        else:
+            values[opt.name] = opt.to_text(value)
+    return values
 
 
 def read_options(
     values: dict[str, Any], namespace: dict[str, Any]
-) -> tuple[RunOptions, dict[str, str]]:
-    """The :class:`RunOptions` of the option controls, and errors by option."""
+) -> tuple[SweepOptions, dict[str, str]]:
+    """The :class:`SweepOptions` of the option controls, and errors by option
+    (a wrong option keeps its default, so the rest is still checked)."""
     errors: dict[str, str] = {}
-    values = dict(values)
-    processes = str(values["processes"]).strip()
-    if processes == "all":
-        values["processes"] = None
-    elif processes.isdigit() and int(processes) >= 1:
-        values["processes"] = int(processes)
-    else:
-        errors["processes"] = "a number of processes (1 or more) or 'all'."
-        values["processes"] = 1
-    seed = str(values["seed"]).strip()
-    if not seed:
-        values["seed"] = None
-    elif seed.isascii() and seed.isdigit():
-        values["seed"] = int(seed)
-    else:
-        errors["seed"] = "a whole number (0 or more), or empty for a fresh seed."
-        values["seed"] = None
-    output = str(values["output"]).strip()
-    if not output.isidentifier() or keyword.iskeyword(output):
-        errors["output"] = f"{output!r} is not a Python name."
-    elif hasattr(builtins, output):
-        errors["output"] = f"{output!r} would hide Python's built-in {output}."
-    values["output"] = output
-    for key in ("store", "client"):
-        if any(char in str(values[key]) for char in "\r\n"):
-            errors[key] = "one line only: no line breaks."
-    values["store"] = str(values["store"]).strip() or None
-    timeout = str(values["timeout"]).strip()
-    values["timeout"] = None
-    if timeout:
+    read: dict[str, Any] = {}
+    for opt in offered(FORM):
+        value = values.get(opt.name, opt.default)
         try:
-            values["timeout"] = float(timeout)
-        except ValueError:
-            errors["timeout"] = "a number of seconds, or empty for no limit."
-        else:
-            if not values["timeout"] > 0:
-                errors["timeout"] = "a number of seconds above 0."
-                values["timeout"] = None
-    design = str(values["design"]).strip() or GRID
-    values["design"] = None if design == GRID else design
-    if design not in DESIGN_CHOICES:
-        errors["design"] = f"one of {', '.join(DESIGN_CHOICES)}."
-        values["design"] = None
-    samples = str(values["samples"]).strip()
-    values["samples"] = None
-    if samples:
-        if samples.isascii() and samples.isdigit() and int(samples) >= 1:
-            values["samples"] = int(samples)
-        else:
-            errors["samples"] = "a whole number, 1 or more (empty: the default)."
-    client = str(values["client"]).strip() or None
-    if client is not None:
-        try:
-            executor_by_name(client, namespace)
+            value = opt.from_text(value) if isinstance(value, str) else opt.check(value)
+            if opt.name == "scenario" and isinstance(value, str):
+                value = resolve_name(value, namespace, what="scenario class")
+            elif opt.name == "executor" and isinstance(value, str):
+                value = executor_by_name(value, namespace)
         except MesaNbError as exc:
-            errors["client"] = str(exc)
-    values["client"] = client
-    return RunOptions(**values), errors
+            errors[opt.name] = str(exc)
+            continue
+        read[opt.name] = value
+    return SweepOptions.of(**read), errors
 
 
 # -- the whole form -------------------------------------------------------------------
-@dataclass
-class SweepRequest:
-    """A valid form: the core's arguments and the checked plan."""
-
-    parameters: dict[str, Any]
-    options: RunOptions
-    plan: SweepPlan
-
-    @property
-    def n_points(self) -> int:
-        return len(self.plan.space)
-
-    @property
-    def iterations(self) -> int:
-        return self.plan.iterations
-
-    @property
-    def n_runs(self) -> int:
-        """Points x iterations."""
-        return self.plan.n_runs
+#: A valid form: the checked sweep (its spec and plan), as Run runs it.
+SweepRequest = Prepared
 
 
 @dataclass
@@ -669,8 +523,8 @@ class FormState:
     Args:
         model_cls: the model; its signature gives the fields.
         namespace: the notebook's names (for ``--client`` names).
-        options: the run options to start from.
-        defaults: prefill parameters (a list sweeps it) and run options.
+        options: the options to start from (``%config BatchRun`` defaults).
+        defaults: prefill parameters (a list sweeps it) and options.
     """
 
     def __init__(
@@ -678,7 +532,7 @@ class FormState:
         model_cls: type,
         *,
         namespace: dict[str, Any],
-        options: RunOptions | None = None,
+        options: SweepOptions | None = None,
         defaults: dict[str, Any] | None = None,
     ) -> None:
         self.model_cls = model_cls
@@ -686,18 +540,15 @@ class FormState:
         self.fields = {
             p.name: FieldState.initial(describe(p)) for p in form_parameters(model_cls)
         }
-        self.options = option_values(options or RunOptions())
+        self.options = option_values(options or SweepOptions.of())
         self.pending_seed: int | None = None
         for name, value in (defaults or {}).items():
             if name in self.fields:
                 self.fields[name].prefill(value)
             elif name in self.options:
-                numeric = isinstance(self.options[name], int)
-                self.options[name] = (
-                    value
-                    if numeric
-                    else option_values(RunOptions(**{name: value}))[name]
-                )
+                self.options[name] = option_values(SweepOptions.of(**{name: value}))[
+                    name
+                ]
             else:
                 known = [*self.fields, *self.options]
                 raise TypeError(
@@ -707,7 +558,8 @@ class FormState:
                 )
 
     def validate(self) -> Validation:
-        """Check every field and option with the core's planner (no runs laid out).
+        """Check every field and option with the session's own checks; a
+        valid form holds the prepared sweep that Run runs.
 
         Every wrong field gets its own message; the core's message goes to the
         field it names (``error.field``), else to ``general``.
@@ -715,10 +567,11 @@ class FormState:
         errors: dict[str, str] = {}
         hints: dict[str, str] = {}
         parameters: dict[str, Any] = {}
-        designed = str(self.options.get("design", GRID)).strip() not in ("", GRID)
+        opts, option_errors = read_options(self.options, self.namespace)
+        errors.update(option_errors)
         for name, field_state in self.fields.items():
             try:
-                value = field_state.value(design=designed)
+                value = field_state.value(design=opts.design is not None)
             except ParameterError as exc:
                 errors[name] = str(exc)
                 continue
@@ -726,28 +579,21 @@ class FormState:
                 parameters[name] = value
             if field_state.mode == SWEEP and isinstance(value, list):
                 hints[name] = f"{plural(len(value), 'value')}: {preview(value)}"
-        opts, option_errors = read_options(self.options, self.namespace)
-        errors.update(option_errors)
-        general, plan = "", None
-        try:  # the core checks the options even while a parameter is wrong
-            plan = plan_sweep(
-                self.model_cls,
-                design_parameters(parameters, opts),
-                **opts.plan_options(),
-                seed=0 if opts.seed is None else opts.seed,  # no entropy per key
-                warn=False,  # "cannot be reproduced" is warned at Run
-            )
-        except MesaNbError as exc:
-            target = exc.field if exc.field in (*self.fields, *self.options) else None
-            if target is not None:
-                errors.setdefault(target, str(exc))  # keep the form's own message
+        spec = spec_of(self.model_cls, parameters, self.options_for_run(opts))
+        checked = session.check(spec)  # the core checks even while a value is wrong
+        if isinstance(checked, dict):
+            ((target, message),) = checked.items()
+            target = "executor" if target == "client" else target
+            if target in (*self.fields, *self.options):
+                errors.setdefault(target, message)  # keep the form's own message
             elif not errors:
-                general = str(exc)
-        if plan is None or errors:
-            return Validation(errors, hints, general)
-        return Validation(errors, hints, "", SweepRequest(parameters, opts, plan))
+                return Validation(errors, hints, message)
+            return Validation(errors, hints)
+        if errors:
+            return Validation(errors, hints)
+        return Validation(errors, hints, "", checked)
 
-    def options_for_run(self, opts: RunOptions) -> RunOptions:
+    def options_for_run(self, opts: SweepOptions) -> SweepOptions:
         """``opts`` with an empty seed filled by a fresh one, kept until a Run.
 
         Not with a store: there an empty seed resumes with the stored seeds.
@@ -756,7 +602,7 @@ class FormState:
             return opts
         if self.pending_seed is None:
             self.pending_seed = secrets.randbelow(FRESH_SEED_BOUND)
-        return RunOptions(**{**opts.__dict__, "seed": self.pending_seed})
+        return opts.replace(seed=self.pending_seed)
 
     def code(self, model_name: str, request: SweepRequest | None = None) -> str | None:
         """The ``%%batchrun`` cell of the form (None while it is invalid).
@@ -767,8 +613,7 @@ class FormState:
         request = request or self.validate().request
         if request is None:
             return None
-        opts = self.options_for_run(request.options)
-        return batchrun_code(model_name, request.parameters, opts)
+        return cell_code(request.spec, model_name, request.options.output)
 
 
 def preview(values: list[Any], limit: int = 6) -> str:

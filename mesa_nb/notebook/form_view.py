@@ -25,16 +25,18 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..api import plan, run_plan
+from ..api import session
 from ..api.progress import TqdmProgress
+from ..api.reports import outcome_report
 from ..core.mesa_adapter import Model
-from ..core.result import SweepResult, describe_outcome
+from ..core.options import FORM, Option, SweepOptions, offered
+from ..core.result import SweepResult
 from .form_state import (
     BOOL,
-    DESIGN_CHOICES,
     ERROR_STYLE,
     FIXED,
     FLOAT,
+    GRID,
     HINT_STYLE,
     INT,
     LIST,
@@ -44,23 +46,20 @@ from .form_state import (
     FieldState,
     FormState,
     ParamInfo,
-    RunOptions,
     SweepRequest,
     Validation,
-    batchrun_code,
     choice_label,
     config_options,
     describe,
-    design_parameters,
     dropdown_choices,
     first_reporter,
     model_reference,
     python_code,
     run_count_text,
     uses_dropdown,
+    uses_number_box,
     uses_text_entry,
 )
-from .names import executor_by_name
 
 
 # -- the widgets -------------------------------------------------------------------
@@ -210,63 +209,47 @@ class _Option:
     )
 
 
-def _int_text(value: int, description: str, tooltip: str) -> w.IntText:
-    return w.IntText(
-        value=value,
-        description=description,
-        tooltip=tooltip,
-        style={"description_width": "100px"},
-        layout=w.Layout(width="230px"),
-    )
+_OPTION_STYLE = {"description_width": "110px"}
 
 
-def _text(value: str, description: str, placeholder: str = "") -> w.Text:
-    return w.Text(
-        value=value,
-        description=description,
-        placeholder=placeholder,
-        style={"description_width": "100px"},
-        layout=w.Layout(width="230px"),
-    )
+def option_control(opt: Option, value: Any) -> w.Widget:
+    """The control of one option, by its kind: a whole-number box, a
+    checkbox, the design's dropdown (a grid or a design), the processes'
+    combobox, or a text box (empty: the option's default)."""
+    common = {
+        "description": opt.label,
+        "tooltip": opt.help,
+        "style": _OPTION_STYLE,
+        "layout": w.Layout(width="240px"),
+    }
+    if uses_number_box(opt):
+        return w.IntText(value=value, **common)
+    if opt.kind == "flag":
+        return w.Checkbox(value=value, indent=True, **common)
+    if opt.kind == "choice":
+        choices = [(GRID, None), *((str(c), c) for c in opt.choices)]
+        return w.Dropdown(options=choices, value=value, **common)
+    if opt.kind == "processes":
+        cores = str(os.cpu_count() or 1)
+        return w.Combobox(
+            value=value,
+            options=list(dict.fromkeys(["1", cores, "all"])),
+            ensure_option=False,
+            **common,
+        )
+    placeholder = "" if opt.default is None else f"default {opt.default}"
+    if opt.default is None:
+        placeholder = {"seed": "fresh at Run", "samples": "the design's default"}.get(
+            opt.name, "none"
+        )
+    return w.Text(value=value, placeholder=placeholder, **common)
 
 
 def _option_controls(values: dict[str, Any]) -> dict[str, _Option]:
-    cores = str(os.cpu_count() or 1)
-    controls = {
-        "iterations": _int_text(
-            values["iterations"], "iterations", "Replicates of every point"
-        ),
-        "max_steps": _int_text(
-            values["max_steps"], "max steps", "Steps per run at most"
-        ),
-        "data_collection_period": _int_text(
-            values["data_collection_period"],
-            "collect every",
-            "-1: last record only; n: every n-th step and the last",
-        ),
-        "processes": w.Combobox(
-            value=values["processes"],
-            options=list(dict.fromkeys(["1", cores, "all"])),
-            description="processes",
-            ensure_option=False,
-            style={"description_width": "100px"},
-            layout=w.Layout(width="230px"),
-        ),
-        "seed": _text(values["seed"], "seed", "fresh at Run"),
-        "output": _text(values["output"], "output name"),
-        "store": _text(values["store"], "store dir", "none: in memory"),
-        "client": _text(values["client"], "Dask client", "none: local processes"),
-        "timeout": _text(values["timeout"], "timeout (s)", "none: no time limit"),
-        "design": w.Dropdown(
-            options=list(DESIGN_CHOICES),
-            value=values["design"],
-            description="design",
-            style={"description_width": "100px"},
-            layout=w.Layout(width="230px"),
-        ),
-        "samples": _text(values["samples"], "samples", "the design's default"),
+    options = {
+        opt.name: _Option(option_control(opt, values[opt.name]))
+        for opt in offered(FORM)
     }
-    options = {key: _Option(widget) for key, widget in controls.items()}
     for key, option in options.items():
         option.widget.add_class(f"mesa-nb-option-{key}")  # for browser tests
         option.error.add_class(f"mesa-nb-error-{key}")
@@ -282,7 +265,7 @@ class SweepForm:
         *,
         namespace: dict[str, Any] | None = None,
         model_name: str | None = None,
-        options: RunOptions | None = None,
+        options: SweepOptions | None = None,
         defaults: dict[str, Any] | None = None,
     ) -> None:
         self.model_cls = model_cls
@@ -401,7 +384,7 @@ class SweepForm:
         if request is None:
             self.count.value = _html("fix the values marked in red", ERROR_STYLE)
         else:
-            count = run_count_text(request.n_points, request.iterations)
+            count = run_count_text(len(request.plan.space), request.plan.iterations)
             self.count.value = f"<b>{count}</b>"
         self._idle_buttons()
         self._show_code()
@@ -442,16 +425,16 @@ class SweepForm:
             self.stop_button.disabled = True
 
     def run(self) -> None:
-        """Start the sweep of the current form on a background thread."""
+        """Start the sweep the form checked on a background thread."""
         if self.running:
             return
         request = self.validate()
         if request is None:
             return
-        opts = self.state.options_for_run(request.options)
-        drawn = request.options.seed is None and opts.seed is not None
+        typed = str(self.state.options.get("seed", "")).strip()
+        drawn = None if typed or request.options.store else request.options.seed
         self.state.pending_seed = None
-        self.last_code = batchrun_code(self.model_name, request.parameters, opts)
+        self.last_code = self.state.code(self.model_name, request)
         self.cancel = threading.Event()
         self.result = None
         self.output.outputs = ()
@@ -459,7 +442,7 @@ class SweepForm:
         self.stop_button.disabled = False
         self.thread = threading.Thread(
             target=self._run,
-            args=(request.parameters, opts, drawn),
+            args=(request, drawn),
             name="mesa_nb-form-sweep",
             daemon=True,
         )
@@ -491,40 +474,27 @@ class SweepForm:
 
         return TqdmProgress(tqdm_cls=embedded)
 
-    def _run(self, parameters: dict[str, Any], opts: RunOptions, drawn: bool) -> None:
+    def _run(self, request: SweepRequest, drawn: int | None) -> None:
+        output = request.options.output
         try:
-            result = self._sweep(parameters, opts)
+            result = self._sweep(request)
         except Exception as exc:  # shown as text: the form never dumps a traceback
             self._print(f"The sweep did not run: {type(exc).__name__}: {exc}")
         else:
             self.result = result
-            self.namespace[opts.output] = result
-            self._report(result, opts, drawn)
+            self.namespace[output] = result
+            self._print(outcome_report(result, output, drawn_seed=drawn))
+            self._plot(result)
         finally:
             self.stop_button.disabled = True
             self.run_button.disabled = self.request is None
 
-    def _sweep(self, parameters: dict[str, Any], opts: RunOptions) -> SweepResult:
-        """Plan the sweep once and run that plan, with a progress bar in the form."""
-        the_plan = plan(
-            self.model_cls,
-            design_parameters(parameters, opts),
-            **opts.plan_options(),
-            seed=opts.seed,
-            store=opts.store,
-        )
-        executor = (
-            executor_by_name(opts.client, self.namespace) if opts.client else None
-        )
+    def _sweep(self, request: SweepRequest) -> SweepResult:
+        """Run the plan the form checked, with a progress bar in the form."""
         bar = self._progress_bar()
         try:
-            result = run_plan(
-                the_plan,
-                processes=opts.processes,
-                store=opts.store,
-                executor=executor,
-                on_progress=bar,
-                cancel=self.cancel,
+            result = session.run(
+                request, on_progress=bar, cancel=self.cancel, background=False
             )
             bar.finish(failed=bool(result.n_failed or result.interrupted))
             return result
@@ -534,17 +504,6 @@ class SweepForm:
     # -- output ----------------------------------------------------------------------
     def _print(self, text: str) -> None:
         self.output.append_stdout(text if text.endswith("\n") else text + "\n")
-
-    def _report(self, result: SweepResult, opts: RunOptions, drawn: bool) -> None:
-        lines = [f"{opts.output} = {result.summary()}"]
-        lines += describe_outcome(result, opts.output)
-        if drawn:
-            lines.append(
-                f"The seed box was empty, so seed {opts.seed} was drawn: "
-                "enter it there to repeat this sweep."
-            )
-        self._print("\n".join(lines))
-        self._plot(result)
 
     def _plot(self, result: SweepResult) -> None:
         reporter = first_reporter(result)
@@ -601,7 +560,7 @@ def _user_namespace() -> dict[str, Any]:
     return shell.user_ns if shell is not None else sys.modules["__main__"].__dict__
 
 
-def _shell_options() -> RunOptions:
+def _shell_options() -> SweepOptions:
     from IPython import get_ipython
 
     return config_options(get_ipython())

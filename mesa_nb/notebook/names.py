@@ -125,6 +125,6 @@ def executor_by_name(name: str, namespace: dict[str, Any]) -> Any:
             f"client {name!r}: no such name in the notebook. Create it first, e.g. "
             "`from dask.distributed import Client; client = Client()`, or give a "
             "scheduler address (tcp://host:8786) or 'dask' for a local cluster.",
-            field="client",
+            field="executor",
         )
     return namespace[name]

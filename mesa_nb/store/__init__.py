@@ -1,7 +1,10 @@
 """The results store: a directory of Parquet parts that grows as runs finish.
 
-:class:`RunStore` writes and reads it; :mod:`.manifest` describes the sweep it
-holds; :mod:`.encoding` turns values and tables into JSON and Parquet.
+:class:`RunStore` writes and reads it, a thin facade over small parts
+(:mod:`.names`, :mod:`.lock`, :mod:`.atomic`, :mod:`.opening`,
+:mod:`.writer`, :mod:`.crash_notes`, :mod:`.reader`, :mod:`.compaction`);
+:mod:`.manifest` describes the sweep it holds; :mod:`.encoding` turns values
+and tables into JSON and Parquet.
 """
 
 from ..core.errors import StoreError

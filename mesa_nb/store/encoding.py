@@ -186,6 +186,7 @@ def _object(value: Any) -> dict[str, Any]:
         text = repr(value)
     except Exception as exc:  # a broken __repr__ must not lose the run
         text = f"<repr failed: {type(exc).__name__}>"
+    text = _ADDRESS.sub("", text)  # a memory address means nothing once stored
     return {"$object": {"object": class_path(type(value)), "repr": text}}
 
 

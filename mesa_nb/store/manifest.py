@@ -17,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from ..core.designs import Design
 from ..core.parameters import ParameterSpace, Sampler
 from ..core.plan import RunSettings, Seeding, SweepPlan
 from ..core.scenarios import scenario_spec
-from .encoding import class_path, to_json
+from ..core.spec import SweepSpec
+from .encoding import class_path, decode_value, to_json
 
 #: Written into new stores. Version 2: table names encoded as path
 #: components, tagged-JSON values, checksummed batches.
@@ -383,8 +385,14 @@ def plan_from_manifest(manifest: dict[str, Any], model_cls: type | None) -> Swee
         }
         for point in definition["points"]
     )
+    stored = meta.get("spec")
+    sweep_spec = decode_value(stored) if isinstance(stored, dict) else None
     space = ParameterSpace(
-        tuple(definition["parameters"]), points, tuple(meta["swept"]), tuple(sampled)
+        tuple(definition["parameters"]),
+        points,
+        tuple(meta["swept"]),
+        tuple(sampled),
+        stored_design(sweep_spec),
     )
     spec = scenario_spec(model_cls) if model_cls and "scenario" in definition else None
     settings = RunSettings(
@@ -397,7 +405,17 @@ def plan_from_manifest(manifest: dict[str, Any], model_cls: type | None) -> Swee
         definition.get("until"),
     )
     seeding = seeding_of(definition, meta.get("seed_source"))
-    return SweepPlan(settings, space, definition["iterations"], seeding)
+    return SweepPlan(settings, space, definition["iterations"], seeding, sweep_spec)
+
+
+def stored_design(sweep_spec: dict[str, Any] | None) -> Design | None:
+    """The design a stored spec was drawn from, drawn again (same method,
+    ranges and seed: the same points), so a loaded store can be analysed."""
+    if not sweep_spec or "design" not in sweep_spec.get("options", {}):
+        return None
+    spec = SweepSpec.from_dict(sweep_spec)
+    design = spec.planner_parameters(spec.options.seed)
+    return design if isinstance(design, Design) else None
 
 
 class _Named:

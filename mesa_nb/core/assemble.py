@@ -1,0 +1,103 @@
+"""Assemble a :class:`SweepResult` from the records and data of finished runs.
+
+Records and chunks arrive in any order; the result is built once, sorted by
+RunId, so it never depends on that order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .columns import chunks_to_frame
+from .parameters import PerRun
+from .plan import SweepPlan
+from .records import (
+    AGENTS,
+    AGENTTYPES,
+    DATASETS,
+    FRAMES,
+    MODEL,
+    TABLE_KEYS,
+    TABLES,
+    Batch,
+    RunRecord,
+    Status,
+    run_parameters,
+    sort_keys,
+)
+from .result import SweepResult
+
+
+def runs_table(
+    plan: SweepPlan, records: dict[int, RunRecord], missing_status: str
+) -> tuple[pd.DataFrame, dict[int, dict[str, Any]]]:
+    """One row per run of ``plan`` (``missing_status`` for runs without a
+    record), and the parameter values of every finished run by RunId."""
+    rows, kwargs = [], {}
+    names = plan.space.names
+    for spec in plan.runs:
+        record = records.get(spec.run_id) or RunRecord(spec.run_id, missing_status)
+        params = run_parameters(spec.params, record.drawn)
+        shown = {n: repr(v) if isinstance(v, PerRun) else v for n, v in params.items()}
+        rows.append(
+            {
+                "RunId": spec.run_id,
+                "iteration": spec.iteration,
+                "seed": spec.seed,
+                **shown,
+                "status": str(record.status),
+                "steps": record.steps,
+                "reproducible": record.seeded,
+                "wall_time": record.wall_time,
+                "error": record.error,
+                "traceback": record.traceback,
+            }
+        )
+        if record.status == Status.OK:
+            kwargs[spec.run_id] = params
+    columns = ["RunId", "iteration", "seed", *names, "status", "steps"]
+    columns += ["reproducible", "wall_time", "error", "traceback"]
+    runs = pd.DataFrame(rows, columns=columns)
+    runs["steps"] = runs["steps"].astype("Int64")
+    return runs, kwargs
+
+
+def assemble_result(
+    plan: SweepPlan,
+    records: dict[int, RunRecord],
+    data: Batch,
+    missing_status: Status,
+) -> SweepResult:
+    """The :class:`SweepResult` of ``records`` and ``data`` (consumes the
+    chunks); its metadata describes the plan, the caller adds how it ran."""
+    runs, kwargs = runs_table(plan, records, missing_status)
+    model = chunks_to_frame(data.of(FRAMES, MODEL), TABLE_KEYS[MODEL])
+    reporters = [c for c in model.columns if c not in (*TABLE_KEYS[MODEL], "Time")]
+    keys = ["iteration", *(n for n in plan.space.names if n not in reporters)]
+    by_run = runs.set_index("RunId")[keys]
+    model = model.join(by_run, on="RunId")
+    order = ["RunId", *keys, "Step"]
+    model = model[order + [c for c in model.columns if c not in order]]
+
+    def frames(group: str, named: dict[str, list]) -> dict[str, pd.DataFrame]:
+        return {n: chunks_to_frame(c, sort_keys(group, n)) for n, c in named.items()}
+
+    cls = plan.settings.model_cls
+    return SweepResult(
+        runs,
+        model,
+        chunks_to_frame(data.of(FRAMES, AGENTS), TABLE_KEYS[AGENTS]),
+        chunks_to_frame(data.of(FRAMES, AGENTTYPES), TABLE_KEYS[AGENTTYPES]),
+        frames(TABLES, data.tables),
+        plan.describe(),
+        parameter_names=plan.space.names,
+        model_reporters=tuple(reporters),
+        datasets=frames(DATASETS, data.datasets),
+        settings=plan.settings,
+        design=plan.space.design,
+        grid=getattr(plan.space.points, "axes", None),
+        model_cls=cls if isinstance(cls, type) else None,
+        run_kwargs=kwargs,
+    )

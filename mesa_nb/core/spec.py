@@ -1,0 +1,278 @@
+"""One sweep spec: what a sweep is, as data every front end writes and reads.
+
+A :class:`SweepSpec` is the model, the parameters as given (values, lists,
+ranges for a design, or explicit points) and the options
+(:class:`~.options.SweepOptions`). It is rendered as a store's record, an
+experiment file, a ``%%batchrun`` cell and a dry run, and each of those is
+read back into the same spec (:meth:`SweepSpec.to_dict` /
+:meth:`SweepSpec.from_dict`; the cell and the file are written by the api
+layer from this dict). Values stay Python values here: each writer encodes
+them its own way (JSON with tags, TOML, Python source).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .designs import DESIGNS, Design, Range, between, integers, make_design, one_of
+from .errors import ParameterError, SweepOptionError
+from .options import OPTIONS, RUN, SHOW, SPEC, SweepOptions
+from .options import option as option_named
+
+#: The spec's format, written with it; readers refuse other formats.
+SPEC_FORMAT = "mesa_nb-sweep/1"
+
+#: How a range is written (experiment files, stores): ``{"between": [0, 1]}``.
+RANGE_MAKERS: dict[str, Callable[..., Range]] = {
+    "between": between,
+    "integers": integers,
+    "one_of": one_of,
+}
+
+
+def range_to_dict(value: Range) -> dict[str, list[Any]]:
+    """``between(0, 1)`` -> ``{"between": [0.0, 1.0]}`` (read by :func:`range_of`)."""
+    if value.kind == "float":
+        return {"between": [value.low, value.high]}
+    if value.kind == "int":
+        return {"integers": [value.low, value.high]}
+    return {"one_of": list(value.choices)}
+
+
+def is_range_dict(value: Any) -> bool:
+    """Whether ``value`` is a written range (``{"between": [0, 1]}``)."""
+    return (
+        isinstance(value, Mapping)
+        and len(value) == 1
+        and next(iter(value)) in RANGE_MAKERS
+        and isinstance(next(iter(value.values())), list | tuple)
+    )
+
+
+def range_of(value: Mapping[str, Any]) -> Range:
+    """The :class:`Range` of a written range."""
+    ((kind, args),) = value.items()
+    return RANGE_MAKERS[kind](*args)
+
+
+def model_reference(model_cls: Any) -> str:
+    """``package.module:Class``: how a spec names a model (or scenario) class."""
+    if isinstance(model_cls, str):
+        return model_cls
+    return f"{model_cls.__module__}:{model_cls.__qualname__}"
+
+
+def _plain(value: Any) -> Any:
+    """A parameter value as a spec holds it: ranges, tuples, arrays and Python
+    ``range`` objects as lists, numpy scalars as Python numbers."""
+    if isinstance(value, Range):
+        return range_to_dict(value)
+    if isinstance(value, range | tuple | np.ndarray | pd.Series):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _from_plain(value: Any) -> Any:
+    if is_range_dict(value):
+        return range_of(value)
+    return value
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep is: model, parameters and options.
+
+    ``parameters`` is what the planner takes: ``{name: value or values}``
+    (values may be ranges when ``options.design`` names a design), a list of
+    ``{name: value}`` points, a DataFrame, or a :class:`Design`.
+    ``design_seed`` and ``design_options`` record a :class:`Design` made in
+    code (its own seed, Morris levels...); a design named by the
+    ``design`` option is drawn with the sweep's master seed.
+    """
+
+    model: Any
+    parameters: Any
+    options: SweepOptions = field(default_factory=SweepOptions.of)
+    design_seed: int | None = None
+    design_options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, model: Any, parameters: Any, options: SweepOptions) -> SweepSpec:
+        """The spec of ``sweep(model, parameters, **options)``; a :class:`Design`
+        in ``parameters`` is unpacked into its ranges, constants and options."""
+        if isinstance(parameters, Design):
+            described = parameters.describe()
+            samples = described["options"].get(
+                "n", described["options"].get("trajectories")
+            )
+            extra = {
+                k: v
+                for k, v in described["options"].items()
+                if k not in ("n", "trajectories")
+            }
+            return cls(
+                model,
+                {**parameters.ranges, **parameters.fixed},
+                options.replace(design=parameters.method, samples=samples),
+                design_seed=parameters.seed,
+                design_options=extra,
+            )
+        return cls(model, parameters, options)
+
+    # -- what the planner takes ---------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        return model_reference(self.model)
+
+    def ranges(self) -> dict[str, Range]:
+        """The sampled parameters of a design."""
+        if not isinstance(self.parameters, Mapping):
+            return {}
+        return {n: v for n, v in self.parameters.items() if isinstance(v, Range)}
+
+    def planner_parameters(self, master_seed: int | None) -> Any:
+        """The parameters as the planner takes them: with a design, the design
+        drawn with its own seed or else ``master_seed``.
+
+        Raises :class:`ParameterError` for ranges without a design, a design
+        without ranges, or a list given for a sampled name.
+        """
+        design = self.options.design
+        ranges = self.ranges()
+        if design is None:
+            if ranges:
+                names = ", ".join(ranges)
+                raise ParameterError(
+                    f"{names}: a range needs a design to sample it: choose one, e.g. "
+                    f"design='lhs' (--design lhs), or {', '.join(DESIGNS)}.",
+                    field=next(iter(ranges)),
+                )
+            return self.parameters
+        if not ranges:
+            raise SweepOptionError(
+                f"design {design!r}: give the sampled parameters as ranges, e.g. "
+                "x = between(0.1, 0.9), k = integers(1, 5), kind = one_of('a', 'b').",
+                field="design",
+            )
+        constants = {n: v for n, v in self.parameters.items() if n not in ranges}
+        seed = self.design_seed if self.design_seed is not None else master_seed
+        if self.design_options:
+            function = DESIGNS[design]
+            size = self.options.samples
+            if size is None:
+                return make_design(design, ranges, None, seed, constants)
+            return function(
+                ranges, size, seed=seed, fixed=constants, **self.design_options
+            )
+        return make_design(design, ranges, self.options.samples, seed, constants)
+
+    # -- as data ---------------------------------------------------------------------
+    def to_dict(self, stages: tuple[str, ...] = (SPEC, RUN)) -> dict[str, Any]:
+        """The spec as plain data (values as Python objects; read back by
+        :meth:`from_dict`), with the options of ``stages`` that differ from
+        their defaults and can be written (an executor object cannot)."""
+        options = {
+            name: _written(name, value)
+            for name, value in self.options.given().items()
+            if option_named(name).stage in stages and _writable(value)
+        }
+        if isinstance(options.get("rng"), tuple):
+            options["rng"] = list(options["rng"])
+        document: dict[str, Any] = {"format": SPEC_FORMAT, "model": self.model_name}
+        if isinstance(self.parameters, Mapping):
+            document["parameters"] = {
+                str(n): _plain(v) for n, v in self.parameters.items()
+            }
+        else:
+            document["points"] = _points(self.parameters)
+        document["options"] = options
+        if self.design_seed is not None:
+            document["design_seed"] = self.design_seed
+        if self.design_options:
+            document["design_options"] = dict(self.design_options)
+        return document
+
+    @classmethod
+    def from_dict(
+        cls,
+        document: Mapping[str, Any],
+        model: Any = None,
+        resolve: Callable[[str, str], Any] | None = None,
+    ) -> SweepSpec:
+        """The spec of :meth:`to_dict`'s output. ``model`` (the class) wins over
+        the written reference; ``resolve(reference, what)`` turns references
+        (model, scenario) into classes (default: kept as text)."""
+        if document.get("format") != SPEC_FORMAT:
+            raise SweepOptionError(
+                f"Not a sweep spec of format {SPEC_FORMAT!r}: "
+                f"{document.get('format')!r}."
+            )
+        resolve = resolve or (lambda reference, what: reference)
+        if model is None:
+            model = resolve(document["model"], "model")
+        options = dict(document.get("options", {}))
+        if "scenario" in options:
+            options["scenario"] = resolve(options["scenario"], "scenario")
+        if "parameters" in document:
+            parameters: Any = {
+                n: _from_plain(v) for n, v in document["parameters"].items()
+            }
+        else:
+            parameters = [dict(p) for p in document["points"]]
+        return cls(
+            model,
+            parameters,
+            SweepOptions.of(**options),
+            design_seed=document.get("design_seed"),
+            design_options=dict(document.get("design_options", {})),
+        )
+
+
+def _written(name: str, value: Any) -> Any:
+    if name == "scenario":
+        return model_reference(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def _writable(value: Any) -> bool:
+    if isinstance(value, type | os.PathLike):
+        return True  # a class: written as its reference; a path as text
+    if isinstance(value, list | tuple):
+        return all(_writable(v) for v in value)
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _points(parameters: Any) -> list[dict[str, Any]]:
+    if isinstance(parameters, pd.DataFrame):
+        records = parameters.to_dict("records")
+    elif isinstance(parameters, Sequence) and not isinstance(parameters, str | bytes):
+        records = [dict(p) for p in parameters]
+    else:
+        records = [dict(p) for p in list(parameters)]
+    return [{str(k): _plain(v) for k, v in point.items()} for point in records]
+
+
+#: Option names a spec records (``show`` options are the front end's own).
+SPEC_OPTION_NAMES = tuple(o.name for o in OPTIONS if o.stage != SHOW)
+
+__all__ = [
+    "RANGE_MAKERS",
+    "SPEC_FORMAT",
+    "SweepSpec",
+    "is_range_dict",
+    "model_reference",
+    "range_of",
+    "range_to_dict",
+]
