@@ -178,7 +178,7 @@ def test_parse_sweep_text_reads_choices_by_name_or_value():
     [
         ("", INT, "at least one value"),
         ("  ", STR, "at least one value"),
-        ("1, x", INT, "'x' is not a Python value"),
+        ("1, x", INT, "'x' is not a whole number"),
         ("1, [2", ANY, "is not a Python value"),
         ("2.5", INT, "2.5 is not a whole number"),
         ("True", INT, "not a whole number"),
@@ -295,7 +295,7 @@ def test_the_run_count_follows_the_values(ns):
         (
             "n",
             lambda f: setattr(f.rows["n"].list_text, "value", "10, ten"),
-            "'ten' is not a Python value",
+            "'ten' is not a whole number",
         ),
         (
             "iterations",

@@ -56,7 +56,7 @@ def test_checking_lays_out_no_runs():
         (
             lambda f: vars(f.fields["n"]).update(mode=SWEEP, list_text="10, ten"),
             "n",
-            "'ten' is not a Python value",
+            "'ten' is not a whole number",
         ),
         (lambda f: f.options.update(iterations=0), "iterations", "at least 1"),
         (lambda f: f.options.update(max_steps=-2), "max_steps", "0 or more"),

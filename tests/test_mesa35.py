@@ -370,7 +370,9 @@ def test_until_runs_to_a_model_time_with_a_time_column():
 
 
 def test_until_is_refused_when_not_a_time():
-    with pytest.raises(mesa_nb.SweepOptionError, match="until must be above 0"):
+    with pytest.raises(
+        mesa_nb.SweepOptionError, match="until must be a model time above 0"
+    ):
         mesa_nb.sweep(Clock, {}, until=0)
     with pytest.raises(mesa_nb.SweepOptionError, match="a number"):
         mesa_nb.sweep(Clock, {}, until="5")
@@ -420,7 +422,9 @@ def test_a_scenario_sweep_resumes_from_its_store_and_rebuilds(tmp_path):
     final = first.model.groupby("RunId")["Sheep"].last()
     assert rebuilt.datacollector.model_vars["Sheep"][-1] == final[1]
     changed = {**parameters, "initial_sheep": [20, 50]}
-    with pytest.raises(mesa_nb.StoreError, match=r"differs in: points\)"):
+    with pytest.raises(
+        mesa_nb.StoreError, match=r"differs in: points \(the store holds"
+    ):
         mesa_nb.sweep(WolfSheep, changed, max_steps=3, seed=8, store=store)
 
 

@@ -27,7 +27,12 @@ from IPython.core.error import UsageError
 
 import mesa_nb
 from mesa_nb.api import session
-from mesa_nb.api.experiment import OPTION_KEYS, ExperimentError, load_experiment
+from mesa_nb.api.experiment import (
+    OPTION_KEYS,
+    ExperimentError,
+    default_store,
+    load_experiment,
+)
 from mesa_nb.api.reports import cell_code
 from mesa_nb.core.options import (
     CELL,
@@ -386,6 +391,9 @@ def _file(context: dict[str, Any]) -> Any:
             with pytest.raises(ExperimentError, match="is not an experiment key"):
                 load_experiment(refused)
             return MISSING
+        if opt.name == "store":  # a headless run always keeps its runs: beside it
+            assert values["store"] == default_store(bare)
+            return opt.default
         return values[opt.name]
 
     return found

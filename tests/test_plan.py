@@ -21,7 +21,7 @@ from mesa_nb import (
     SweepOptionError,
 )
 from mesa_nb.core.plan import plan_sweep
-from mesa_nb.core.seeding import derive_seed
+from mesa_nb.core.seeding import point_seed
 
 
 @pytest.mark.parametrize(
@@ -102,13 +102,19 @@ def test_seed_derives_distinct_stable_seeds_per_run():
     plan = plan_sweep(Money, {"n": [1, 2]}, iterations=50, seed=42)
     seeds = [r.seed for r in plan.runs]
     assert len(set(seeds)) == 100
-    assert seeds[7] == derive_seed(42, 7)
+    keys = plan.point_keys()
+    assert seeds[7] == point_seed(42, keys(1, {"n": 2}), 3)  # n=2, iteration 3
     assert all(0 <= s < 2**63 for s in seeds)
     # the seed of a run does not depend on how many runs the sweep has
     assert (
         plan_sweep(Money, {"n": [1, 2]}, iterations=3, seed=42).runs[5].seed == seeds[5]
     )
     assert plan_sweep(Money, {"n": [1, 2]}, seed=43).runs[0].seed != seeds[0]
+    # nor on where its point stands: a seed follows what the run is
+    assert (
+        plan_sweep(Money, {"n": [2, 1]}, iterations=3, seed=42).runs[0].seed
+        == (seeds[1])
+    )
 
 
 def test_rng_gives_one_seed_per_iteration_as_mesa():
@@ -123,7 +129,8 @@ def test_no_seed_draws_a_recorded_master_seed():
     second = plan_sweep(Money, {"n": 1})
     assert first.seed_source == "entropy"
     assert first.master_seed != second.master_seed
-    assert first.runs[0].seed == derive_seed(first.master_seed, 0)
+    key = first.point_keys()(0, {"n": 1})
+    assert first.runs[0].seed == point_seed(first.master_seed, key, 0)
 
 
 def test_seed_goes_to_the_keyword_the_model_takes():

@@ -3,8 +3,9 @@
 ``result.sensitivity("Gini")`` takes each run's final value of a model
 reporter (or its value at ``step``), averages it over the replicates of each
 design point, and hands the values to SALib's analysers in the design's
-order. A point without a value (its runs failed) makes the analysis refuse,
-naming the points: never a silent NaN.
+order. A point without a value (its runs failed, or the reporter is NaN or
+infinite there) makes the analysis refuse, naming the points and RunIds:
+never a silent NaN, nor indices of 0.
 """
 
 from __future__ import annotations
@@ -31,23 +32,64 @@ def _values_per_point(result: Any, reporter: str, step: int | None) -> np.ndarra
         frame = frame.sort_values(["RunId", "Step"]).groupby("RunId").tail(1)
     else:
         frame = frame[frame["Step"] == step]
-    values = numeric_values(frame, reporter, "model reporter")
+    values = numeric_values(frame, reporter, "model reporter").to_numpy()
     n_points = len(design)
-    points = frame["RunId"].to_numpy() % n_points
-    means = pd.Series(values.to_numpy()).groupby(points).mean()
+    run_ids = frame["RunId"].to_numpy()
+    points = run_ids % n_points
+    undefined = ~np.isfinite(values)
+    if undefined.any():
+        raise _undefined_error(
+            design, reporter, step, run_ids[undefined], points[undefined], values
+        )
+    means = pd.Series(values).groupby(points).mean()
     missing = sorted(set(range(n_points)) - set(means.index))
     if missing:
-        shown = ", ".join(map(str, missing[:10])) + (
-            " ..." if len(missing) > 10 else ""
-        )
         where = f"at step {step}" if step is not None else "at its end"
         raise ParameterError(
             f"{len(missing)} of the design's {n_points} points have no value of "
             f"{reporter!r} {where} (their runs failed or were cancelled): points "
-            f"{shown}. Run them again (a store with retry_failed=True), or give "
-            "a step every run reached."
+            f"{_listed(missing)}. Run them again (a store with retry_failed=True), "
+            "or give a step every run reached."
         )
     return means.sort_index().to_numpy(dtype=float)
+
+
+def _listed(numbers: Any, most: int = 10) -> str:
+    """``"3, 7, 12 ..."``: the first ``most`` of ``numbers``, sorted."""
+    numbers = sorted({int(n) for n in numbers})
+    return ", ".join(map(str, numbers[:most])) + (" ..." if len(numbers) > most else "")
+
+
+def _undefined_error(
+    design: Any,
+    reporter: str,
+    step: int | None,
+    run_ids: np.ndarray,
+    points: np.ndarray,
+    values: np.ndarray,
+) -> ParameterError:
+    """The refusal of a reporter that is NaN (or infinite) in some runs: a
+    Sobol or Morris estimator combines the points in the design's structure,
+    so one missing point would turn every index into NaN or 0, silently."""
+    nan, inf = bool(np.isnan(values).any()), bool(np.isinf(values).any())
+    what = "NaN or infinite" if nan and inf else "infinite" if inf else "NaN"
+    fill = (
+        f"result.model[{reporter!r}] = result.model[{reporter!r}].fillna(0)"
+        if what == "NaN"
+        else f"result.model[{reporter!r}] = result.model[{reporter!r}]"
+        ".replace([np.inf, -np.inf], np.nan).fillna(0)"
+    )
+    n_runs, n_points = len(set(run_ids.tolist())), len(set(points.tolist()))
+    where = f"at step {step} of" if step is not None else "at the end of"
+    return ParameterError(
+        f"{reporter!r} is {what} {where} {n_runs} run{'s' if n_runs > 1 else ''} "
+        f"(RunIds {_listed(run_ids)}), at {n_points} of the design's {len(design)} "
+        f"points ({_listed(points)}). The {design.method} analysis needs a value at "
+        "every point of the design: one missing point breaks its estimator and "
+        "makes every index NaN or 0. Make the reporter defined everywhere (a "
+        "number where the model has none), or fill the gaps before the "
+        f"analysis, e.g. {fill}."
+    )
 
 
 def sensitivity(

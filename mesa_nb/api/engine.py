@@ -13,9 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..backends import resolve_backend
-from ..core import mesa_adapter
 from ..core.dispatch import run_inline, run_pool
-from ..core.errors import ModelClassError, StoreError, SweepOptionError
+from ..core.errors import StoreError, SweepOptionError
 from ..core.gather import Gatherer
 from ..core.interrupts import deferred
 from ..core.meta import versions
@@ -23,36 +22,11 @@ from ..core.options import SweepOptions
 from ..core.plan import SweepPlan, resolve_processes
 from ..core.records import Batch, RunRecord, Status
 from ..core.result import SweepResult
-from ..core.worker import build_model, collects_data, no_collector_error
 from ..store import RunStore
 from ..store.encoding import encode_value
 from ..store.manifest import plan_from_manifest
 
 __all__ = ["compact", "load_store", "run_plan"]
-
-
-def _probe_collector(plan: SweepPlan) -> None:
-    """Build the first run's model once, to refuse a model that collects no data.
-
-    A model that creates its DataCollector in its first step (as
-    ``mesa.batch_run`` allows) is stepped once to see it. Other errors are
-    left for the runs to record.
-    """
-    try:
-        model, _ = build_model(plan.runs[0], plan.settings)
-    except Exception:
-        return
-    try:
-        if not collects_data(model) and plan.settings.max_steps > 0:
-            model.step()
-        if not collects_data(model):
-            raise no_collector_error(plan.settings.model_cls, "after __init__")
-    except ModelClassError:
-        raise
-    except Exception:
-        return
-    finally:
-        mesa_adapter.release_model(model)
 
 
 def check_shared_store(backend: Any, path: Any) -> None:
@@ -82,6 +56,18 @@ def make_lazy(result: SweepResult, store: RunStore, model_cls: Any) -> None:
         return {n: getattr(stored, n) for n in names}
 
     result.read_lazily(load, store)
+
+
+def require_pyarrow() -> None:
+    """Refuse a store before any run starts where pyarrow cannot be imported
+    (it is a dependency, but an environment can still lack or break it)."""
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError as exc:
+        raise StoreError(
+            f"A results store needs pyarrow, which cannot be imported here ({exc}): "
+            "pip install 'pyarrow>=14.0.1', or run without a store."
+        ) from None
 
 
 def existing_store(path: str | os.PathLike) -> RunStore:
@@ -127,10 +113,10 @@ def run_plan(
         )
     run_store = None
     if store is not None:
+        require_pyarrow()
         run_store = RunStore(store)
-        run_store.open(plan, store_metadata(plan), force=force)
+        plan = run_store.open(plan, store_metadata(plan), force=force)
     try:
-        _probe_collector(plan)
         gatherer = Gatherer(plan, on_progress, run_store, retry_failed=retry_failed)
         gatherer.load_stored()
         gatherer.record_fatal_run()  # writes: this sweep holds the store's lock
@@ -159,10 +145,12 @@ def run_plan(
             make_lazy(result, run_store, plan.settings.model_cls)
         elif run_store is not None:
             result.use_store(run_store)  # readable after close()
-        return result
     finally:
         if run_store is not None:
             run_store.close()
+    if run_store is not None:  # read after close(): with the sweep's end
+        result.metadata["provenance"] = run_store.provenance()
+    return result
 
 
 def load_store(
@@ -176,7 +164,8 @@ def load_store(
     stored files in place either way.
     """
     run_store = existing_store(path)
-    stored_plan = plan_from_manifest(run_store.manifest(), model_cls)
+    manifest = run_store.manifest()
+    stored_plan = plan_from_manifest(manifest, model_cls)
     source = _RecordsOnly(run_store) if lazy else run_store
     gatherer = Gatherer(stored_plan, None, source)
     gatherer.load_stored()  # reads only: no crash record, no note cleared
@@ -184,6 +173,9 @@ def load_store(
         executor="store", workers=0, interrupted=False, missing_status=Status.PENDING
     )
     result.metadata["wall_time"] = float(result.runs["wall_time"].sum())
+    result.metadata["provenance"] = run_store.provenance()
+    if "grown_from" in manifest["metadata"]:
+        result.metadata["grown_from"] = manifest["metadata"]["grown_from"]
     if lazy:
         make_lazy(result, run_store, model_cls)
     else:

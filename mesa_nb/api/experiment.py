@@ -42,6 +42,7 @@ import math
 import os
 import sys
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -139,6 +140,13 @@ def _check_key(key: str, file: str) -> None:
     )
 
 
+def default_store(path: Path) -> Path:
+    """Where a headless run of the file at ``path`` keeps its runs when the
+    file names no store: beside it, named after it (``exp.toml`` ->
+    ``exp-runs/``)."""
+    return path.parent / f"{path.stem}-runs"
+
+
 def _options(flat: dict[str, Any], folder: Path, file: str) -> SweepOptions:
     values = {}
     for key, value in flat.items():
@@ -208,7 +216,10 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> Experiment:
         raise ExperimentError(f"{path.name}: not valid TOML ({exc}).") from None
     for override in overrides:
         _override(settings, override, path.name)
-    return Experiment(path, read_spec(settings, path.parent, path.name))
+    spec = read_spec(settings, path.parent, path.name)
+    if spec.options.store is None:  # a headless run always keeps its runs
+        spec = replace(spec, options=spec.options.replace(store=default_store(path)))
+    return Experiment(path, spec)
 
 
 def _override(settings: dict[str, Any], override: str, file: str) -> None:

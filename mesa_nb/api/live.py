@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,10 @@ from ..core.result import SweepResult, extension
 
 #: Live sweeps still running, so that a kernel shutting down can stop them.
 _RUNNING: weakref.WeakSet = weakref.WeakSet()
+#: At exit, how long :func:`stop_all` waits for the stopped sweeps to put
+#: away what finished (a run stops at its next step; one stuck in a step is
+#: not waited for longer).
+STOP_WAIT_SECONDS = 5.0
 
 
 @dataclass
@@ -151,10 +156,21 @@ class LiveSweep:
         return f"<pre>{escape(repr(self))}</pre>"
 
 
-def stop_all() -> None:
-    """Stop every background sweep of this process (at interpreter exit)."""
-    for live in list(_RUNNING):
-        live._state.cancel.set()
+def stop_all(wait: float = STOP_WAIT_SECONDS) -> None:
+    """Stop every background sweep of this process (at interpreter exit) and
+    wait up to ``wait`` seconds for them to end.
+
+    Stopped runs are cancelled, as by ``cancel()``: not recorded, so resuming
+    the sweep from its store runs them. Waiting lets each sweep keep what
+    finished and clear its note of the run in progress (else the store would
+    count the exit as a death of the process during that run).
+    """
+    states = [live._state for live in list(_RUNNING)]
+    for state in states:
+        state.cancel.set()
+    end = time.monotonic() + wait
+    for state in states:
+        state.finished.wait(max(0.0, end - time.monotonic()))
 
 
 atexit.register(stop_all)

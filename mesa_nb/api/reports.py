@@ -137,6 +137,20 @@ def outcome_notes(result: SweepResult, name: str = "results") -> dict[str, str]:
             f"Interrupted: kept {_plural(result.n_ok, 'finished run')} in {name}; "
             f"{_plural(result.n_cancelled, 'run')} cancelled."
         )
+    if result.metadata.get("store_error"):
+        notes["store_error"] = (
+            f"Writing to the store {result.metadata.get('store')} failed during the "
+            f"sweep ({result.metadata['store_error']}): the runs that finished after "
+            "that are kept in memory only, not in the store. Fix the store and run "
+            "the same sweep again to resume it, or save this result."
+        )
+    cancelled_alone = result.n_cancelled and not result.interrupted
+    if cancelled_alone:
+        notes["cancelled"] = (
+            f"{_plural(result.n_cancelled, 'run')} could not be kept and will run "
+            "again on resume, e.g. RunId "
+            f"{_first_cancelled(result)}"
+        )
     if result.n_failed:
         first = result.failures.iloc[0]
         total = _plural(len(result.runs), "run")
@@ -145,6 +159,13 @@ def outcome_notes(result: SweepResult, name: str = "results") -> dict[str, str]:
             f"{first['error']} -- see {name}.failures for their tracebacks."
         )
     return notes
+
+
+def _first_cancelled(result: SweepResult) -> str:
+    runs = result.runs
+    row = runs[runs["status"] == "cancelled"].iloc[0]
+    error = row.get("error") if "error" in runs else None
+    return f"{row['RunId']}: {error}" if error else str(row["RunId"])
 
 
 def outcome_report(

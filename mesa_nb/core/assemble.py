@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from .columns import chunks_to_frame
+from .columns import chunks_to_frame, keep_types
 from .parameters import PerRun
 from .plan import SweepPlan
 from .records import (
@@ -34,13 +34,22 @@ def runs_table(
     plan: SweepPlan, records: dict[int, RunRecord], missing_status: str
 ) -> tuple[pd.DataFrame, dict[int, dict[str, Any]]]:
     """One row per run of ``plan`` (``missing_status`` for runs without a
-    record), and the parameter values of every finished run by RunId."""
+    record), and the parameter values of every finished run by RunId.
+
+    A swept ``seed`` parameter is the runs' seed: it is the ``seed`` column
+    (one column, never two of one name). ``reproducible`` is each record's
+    (:attr:`RunRecord.reproducible`); if a run differed when repeated, the
+    model draws from a generator other than its own and no run of it is
+    reproducible from its seed: every True becomes False.
+    """
     rows, kwargs = [], {}
-    names = plan.space.names
+    names = [n for n in plan.space.names if n != "seed"]
+    differed = any(r.reproduced is False for r in records.values())
     for spec in plan.runs:
         record = records.get(spec.run_id) or RunRecord(spec.run_id, missing_status)
         params = run_parameters(spec.params, record.drawn)
         shown = {n: repr(v) if isinstance(v, PerRun) else v for n, v in params.items()}
+        reproducible = record.reproducible
         rows.append(
             {
                 "RunId": spec.run_id,
@@ -49,7 +58,7 @@ def runs_table(
                 **shown,
                 "status": str(record.status),
                 "steps": record.steps,
-                "reproducible": record.seeded,
+                "reproducible": False if differed and reproducible else reproducible,
                 "wall_time": record.wall_time,
                 "error": record.error,
                 "traceback": record.traceback,
@@ -73,7 +82,14 @@ def assemble_result(
     """The :class:`SweepResult` of ``records`` and ``data`` (consumes the
     chunks); its metadata describes the plan, the caller adds how it ran."""
     runs, kwargs = runs_table(plan, records, missing_status)
-    model = chunks_to_frame(data.of(FRAMES, MODEL), TABLE_KEYS[MODEL])
+
+    def table(group: str, name: str, chunks: list) -> pd.DataFrame:
+        keys = sort_keys(group, name)
+        if plan.settings.exact_values:  # each value keeps its type (batch_run)
+            chunks = keep_types(chunks, keys)
+        return chunks_to_frame(chunks, keys)
+
+    model = table(FRAMES, MODEL, data.of(FRAMES, MODEL))
     reporters = [c for c in model.columns if c not in (*TABLE_KEYS[MODEL], "Time")]
     keys = ["iteration", *(n for n in plan.space.names if n not in reporters)]
     by_run = runs.set_index("RunId")[keys]
@@ -82,14 +98,14 @@ def assemble_result(
     model = model[order + [c for c in model.columns if c not in order]]
 
     def frames(group: str, named: dict[str, list]) -> dict[str, pd.DataFrame]:
-        return {n: chunks_to_frame(c, sort_keys(group, n)) for n, c in named.items()}
+        return {n: table(group, n, c) for n, c in named.items()}
 
     cls = plan.settings.model_cls
     return SweepResult(
         runs,
         model,
-        chunks_to_frame(data.of(FRAMES, AGENTS), TABLE_KEYS[AGENTS]),
-        chunks_to_frame(data.of(FRAMES, AGENTTYPES), TABLE_KEYS[AGENTTYPES]),
+        table(FRAMES, AGENTS, data.of(FRAMES, AGENTS)),
+        table(FRAMES, AGENTTYPES, data.of(FRAMES, AGENTTYPES)),
         frames(TABLES, data.tables),
         plan.describe(),
         parameter_names=plan.space.names,

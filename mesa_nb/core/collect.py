@@ -47,6 +47,11 @@ def model_record_count(collector: Any) -> int:
     return 0
 
 
+class CollectsNothing(Exception):
+    """The model has neither a DataCollector nor a DataRecorder after its
+    first step (see :func:`drive`): no run of it can give data."""
+
+
 @dataclass
 class Driven:
     """When a run's model records were taken: its Step and model time each.
@@ -82,6 +87,7 @@ def drive(
     until: float | None = None,
     deadline: float | None = None,
     pulse: Any = None,
+    require_data: bool = False,
 ) -> Driven:
     """Run ``model`` until it stops, has run ``max_steps`` steps or reached ``until``.
 
@@ -92,7 +98,11 @@ def drive(
     ends the run with ``KeyboardInterrupt``; past ``deadline`` (a
     ``time.monotonic()`` value) the run ends with the worker's
     ``RunTimedOut``. ``pulse(step)`` is told the step after each slice (it
-    reports at most once a second). Returns when each model record was taken.
+    reports at most once a second). With ``require_data``, a model that has
+    no collector (nor a DataRecorder) after its first slice raises
+    :class:`CollectsNothing` at once, before the rest of the run is wasted
+    (a collector made in the first step, as ``mesa.batch_run`` allows, is
+    found). Returns when each model record was taken.
     """
     collector = getattr(model, "datacollector", None)
     seen = model_record_count(collector)
@@ -105,6 +115,7 @@ def drive(
             return model.time < until
         return model.steps < max_steps
 
+    first = True
     while model.running and more():
         if stop is not None and stop.is_set():
             raise KeyboardInterrupt("sweep stopped")
@@ -115,6 +126,10 @@ def drive(
             pulse(model.steps)
         if collector is None:  # a collector made in a step, not in __init__
             collector = getattr(model, "datacollector", None)
+        empty = first and require_data and collector is None
+        if empty and not mesa_adapter.data_recorders(model):
+            raise CollectsNothing
+        first = False
         count = model_record_count(collector)
         if count != seen:
             steps.extend([int(model.steps)] * (count - seen))
@@ -328,3 +343,100 @@ class RunData:
             *((TABLES, n, c) for n, c in self.tables.items()),
             *((DATASETS, n, c) for n, c in self.datasets.items()),
         ]
+
+
+# -- does a run repeat? ------------------------------------------------------------
+#: Values compared as values; anything else (agents, cells, other objects,
+#: compared by identity) is not judged.
+_PLAIN = (type(None), bool, int, float, complex, str, bytes, np.generic)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two recorded values are equal (NaN equals NaN; containers
+    element by element; objects other than plain values are not judged)."""
+    if a is b:
+        return True
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(map(same_value, a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        if a.shape != b.shape:
+            return False
+        return all(map(same_value, a.ravel().tolist(), b.ravel().tolist()))
+    if isinstance(a, _PLAIN) and isinstance(b, _PLAIN):
+        floats = all(isinstance(v, float | np.floating) for v in (a, b))
+        if floats and math.isnan(a) and math.isnan(b):
+            return True
+        try:
+            return bool(a == b)
+        except (TypeError, ValueError):
+            return True
+    return True
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _frame_difference(original: pd.DataFrame, repeat: pd.DataFrame) -> str | None:
+    """Where ``repeat``'s rows differ from the first rows of ``original``."""
+    head = original.iloc[: len(repeat)]
+    for column in repeat.columns:
+        if column not in head.columns:
+            return f"column {column!r}"
+        mine, again = head[column].tolist(), repeat[column].tolist()
+        for i, (a, b) in enumerate(zip(mine, again, strict=False)):
+            if not same_value(a, b):
+                return f"column {column!r}, row {i}: {_shown(a)} then {_shown(b)}"
+        if len(mine) < len(again):
+            return f"column {column!r}: more rows when repeated"
+    return None
+
+
+def first_difference(original: Any, repeat: Any, steps: list[int]) -> str | None:
+    """Where the records of ``repeat`` (the run's model built again and run a
+    few steps; ``steps``: the Step of each of its model records) differ from
+    the first records of ``original``; None if they agree.
+
+    Model reporters, agent records and DataRecorder datasets are compared.
+    """
+    mine = getattr(original, "datacollector", None)
+    again = getattr(repeat, "datacollector", None)
+    if (mine is None) != (again is None):
+        return "a DataCollector made in one build and not in the other"
+    if mine is not None:
+        for name, values in again.model_vars.items():
+            kept = mine.model_vars.get(name, [])
+            for i, value in enumerate(values):
+                step = steps[i] if i < len(steps) else i
+                if i >= len(kept):
+                    return f"model reporter {name!r}: more records at step {step}"
+                if not same_value(kept[i], value):
+                    return (
+                        f"model reporter {name!r} at step {step}: "
+                        f"{_shown(kept[i])} then {_shown(value)}"
+                    )
+        at_steps = mesa_adapter.agent_record_steps(again)
+        kept_steps = mesa_adapter.agent_record_steps(mine)
+        if at_steps is not None and kept_steps is not None:
+            records = mesa_adapter.agent_record_store(mine)
+            repeated = mesa_adapter.agent_record_store(again)
+            for step, key in sorted(at_steps.items()):
+                if step not in kept_steps or not same_value(
+                    records[kept_steps[step]], repeated[key]
+                ):
+                    return f"agent records at step {step}"
+    recorders = mesa_adapter.data_recorders(original)
+    for attribute, recorder in mesa_adapter.data_recorders(repeat).items():
+        if attribute not in recorders:
+            return f"a DataRecorder {attribute!r} made in one build only"
+        frames = recorders[attribute].get_all_dataframes()
+        for name, frame in recorder.get_all_dataframes().items():
+            if name not in frames:
+                return f"dataset {name!r} recorded in one build only"
+            found = _frame_difference(frames[name], frame)
+            if found is not None:
+                return f"dataset {name!r}, {found}"
+    return None

@@ -21,19 +21,75 @@ COMPACT_KEYS = ("RunId", "Step", "AgentID")
 _INT32 = np.iinfo(np.int32)
 
 
+def escaped(value: Any) -> Any:
+    """``value``, or for a string that cannot be written as UTF-8 (a lone
+    surrogate such as ``"\\ud800"``) its faithful escaped form
+    (``"\\\\ud800"``): pandas, Arrow and Parquet hold only valid text."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def _pandas_array(values: Sequence[Any]) -> np.ndarray:
+    """The numpy array pandas infers for ``values``; strings that are not
+    valid text are escaped (see :func:`escaped`)."""
+    dtype = None if len(values) else object
+    try:
+        return pd.Series(values, dtype=dtype).to_numpy()
+    except UnicodeEncodeError:
+        return pd.Series([escaped(v) for v in values], dtype=dtype).to_numpy()
+
+
+#: With ``exact``, values of only these types become a typed array: its
+#: ``tolist()`` gives back the same Python values.
+_NATIVE = {float: np.float64, int: np.int64, bool: np.bool_}
+
+
+def _exact_array(values: Sequence[Any]) -> np.ndarray:
+    """``values`` kept as they are: a typed array when every value is of one
+    of the plain types that round-trip (:data:`_NATIVE`), else an object array
+    holding the values themselves (numpy scalars, ints mixed with floats or
+    None...). Text is escaped as in :func:`escaped`."""
+    kinds = {type(v) for v in values}
+    if len(kinds) == 1:
+        kind = next(iter(kinds))
+        if kind is str:
+            return _pandas_array(values)
+        if kind in _NATIVE:
+            try:
+                return np.array(values, dtype=_NATIVE[kind])
+            except OverflowError:  # ints beyond int64
+                pass
+    kept = np.empty(len(values), dtype=object)
+    kept[:] = [escaped(v) for v in values]
+    return kept
+
+
 def infer_array(values: Sequence[Any], exact: bool = False) -> np.ndarray:
     """A numpy array of Python values, typed as pandas would (object if mixed).
 
     ``exact`` keeps every value as it was where pandas would change it (ints
-    mixed with None or floats become floats and NaN): such a column stays an
-    object array, as ``mesa.batch_run``'s rows hold the values themselves.
+    mixed with None or floats become floats and NaN, numpy scalars become
+    Python ones): such a column is an object array of the values themselves,
+    as ``mesa.batch_run``'s rows hold them. Strings that are not valid text
+    are kept in an escaped form (:func:`escaped`), never refused.
     """
-    array = pd.Series(values, dtype=None if len(values) else object).to_numpy()
-    if exact and array.dtype.kind == "f" and not all(type(v) is float for v in values):
-        kept = np.empty(len(values), dtype=object)
-        kept[:] = list(values)
-        return kept
-    return array
+    if exact:
+        return _exact_array(values)
+    return _pandas_array(values)
+
+
+def join_arrays(pieces: Sequence[np.ndarray], exact: bool = False) -> np.ndarray:
+    """Concatenate arrays; with ``exact``, pieces of different kinds (ints and
+    floats) are joined as an object array so each value keeps its type."""
+    if len(pieces) == 1:
+        return pieces[0]
+    if exact and len({p.dtype.kind for p in pieces}) > 1:
+        return np.concatenate([p.astype(object) for p in pieces])
+    return np.concatenate(pieces)
 
 
 def compact_key(values: np.ndarray) -> np.ndarray:
@@ -47,7 +103,7 @@ def compact_key(values: np.ndarray) -> np.ndarray:
 
 def _join(pieces: list[Any], exact: bool = False) -> np.ndarray:
     if all(isinstance(p, np.ndarray) for p in pieces):
-        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        return join_arrays(pieces, exact)
     flat = itertools.chain.from_iterable(
         p.tolist() if isinstance(p, np.ndarray) else p for p in pieces
     )
@@ -131,6 +187,22 @@ def _is_sorted(columns: dict[str, np.ndarray], keys: list[str]) -> bool:
         if not tied.any():
             return True
     return True
+
+
+def keep_types(chunks: list[Chunk], keys: Sequence[str] = ()) -> list[Chunk]:
+    """``chunks`` with every column (but ``keys``) whose chunks have values of
+    different kinds (ints in one, floats in another) made an object column,
+    so that joining them keeps each value's type (see :func:`join_arrays`)."""
+    kinds: dict[str, set[str]] = {}
+    for chunk in chunks:
+        for name, values in chunk.items():
+            kinds.setdefault(name, set()).add(values.dtype.kind)
+    mixed = [n for n, found in kinds.items() if len(found) > 1 and n not in keys]
+    for chunk in chunks:
+        for name in mixed:
+            if name in chunk:
+                chunk[name] = chunk[name].astype(object)
+    return chunks
 
 
 def chunks_to_frame(chunks: list[Chunk], keys: list[str]) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ParameterError
+from .limits import MAX_RUNS
 
 
 # -- ranges ----------------------------------------------------------------------
@@ -81,6 +82,12 @@ def _numbers(low: Any, high: Any, name: str) -> tuple[Any, Any]:
     for value in (low, high):
         if isinstance(value, bool) or not isinstance(value, int | float | np.number):
             raise ParameterError(f"{name}({low!r}, {high!r}) takes two numbers.")
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ParameterError(
+            f"{name}({low!r}, {high!r}): a range is sampled between two finite "
+            "numbers, so points would be inf or nan; give the widest finite "
+            f"values the model takes, e.g. {name}(0, 1000)."
+        )
     if not low < high:
         raise ParameterError(f"{name}({low!r}, {high!r}): low must be below high.")
     return low, high
@@ -124,6 +131,18 @@ class Design:
     seed: int | None
     options: dict[str, Any] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        both = [name for name in self.fixed if name in self.ranges]
+        if both:
+            name = both[0]
+            raise ParameterError(
+                f"{name!r} is both a sampled range and a constant (fixed "
+                f"{name} = {self.fixed[name]!r}), so every point would run at "
+                f"{self.fixed[name]!r}: give {name!r} either as a range to "
+                "sample or in fixed=, not both.",
+                field=name,
+            )
 
     @property
     def names(self) -> list[str]:
@@ -207,6 +226,52 @@ def _salib(module: str) -> Any:
         ) from None
 
 
+def design_points(
+    method: str, n_parameters: int, size: int, second_order: bool = False
+) -> int:
+    """How many points a design of ``size`` (``n``, or Morris trajectories)
+    over ``n_parameters`` draws: ``n`` (lhs, halton, sobol_sequence),
+    ``n * (d + 2)`` (sobol; ``n * (2d + 2)`` with ``second_order``),
+    ``trajectories * (d + 1)`` (morris)."""
+    if method == "sobol":
+        return size * ((2 if second_order else 1) * n_parameters + 2)
+    if method == "morris":
+        return size * (n_parameters + 1)
+    return size
+
+
+def _drawn(
+    method: str,
+    ranges: dict[str, Range],
+    seed: int | None,
+    fixed: Mapping[str, Any] | None,
+    options: dict[str, Any],
+    draw: Callable[[Design, int], np.ndarray],
+) -> Design:
+    """The design of ``method``: made (its names checked) and its size checked
+    against :data:`~.limits.MAX_RUNS` before ``draw(design, size)`` draws its
+    points in the unit cube. ``options`` holds the size (``n`` or
+    ``trajectories``) and the method's other options."""
+    design = Design(
+        method, ranges, np.zeros((0, len(ranges))), seed, options, dict(fixed or {})
+    )
+    what = "trajectories" if method == "morris" else "n"
+    size = options[what]
+    points = design_points(
+        method, len(ranges), size, options.get("second_order", False)
+    )
+    if points > MAX_RUNS:
+        raise ParameterError(
+            f"The {method} design with {what}={size:,} over {len(ranges)} "
+            f"parameter{'s' if len(ranges) > 1 else ''} has {points:,} points, "
+            f"more than the {MAX_RUNS:,} runs one sweep may hold: give a smaller "
+            f"{what} (samples), or split the sweep.",
+            field="samples",
+        )
+    design.unit = draw(design, size)
+    return design
+
+
 def _qmc_design(method: str, engine: str, doc: str) -> Callable[..., Design]:
     """The design function ``method``: ``n`` points of ``scipy.stats.qmc``'s
     ``engine`` (LatinHypercube, Halton, Sobol), documented by ``doc``."""
@@ -220,10 +285,11 @@ def _qmc_design(method: str, engine: str, doc: str) -> Callable[..., Design]:
     ) -> Design:
         from scipy.stats import qmc
 
-        ranges = _ranges(bounds)
-        sampler = getattr(qmc, engine)(d=len(ranges), seed=seed)
-        unit = sampler.random(_count(n, "n"))
-        return Design(method, ranges, unit, seed, {"n": n}, dict(fixed or {}))
+        def draw(design: Design, size: int) -> np.ndarray:
+            return getattr(qmc, engine)(d=len(design.ranges), seed=seed).random(size)
+
+        options = {"n": _count(n, "n")}
+        return _drawn(method, _ranges(bounds), seed, fixed, options, draw)
 
     design.__name__ = design.__qualname__ = method
     design.__doc__ = doc
@@ -251,24 +317,17 @@ sobol_sequence = _qmc_design(
 )
 
 
-def _salib_design(
-    method: str,
-    ranges: dict[str, Range],
-    seed: int | None,
-    fixed: Mapping[str, Any] | None,
-    options: dict[str, Any],
-    size: int,
-    **sample: Any,
-) -> Design:
-    """A design of SALib's ``method`` sampler: ``size`` (n or trajectories)
-    and the ``sample`` keywords go to ``SALib.sample.<method>.sample``."""
-    design = Design(
-        method, ranges, np.zeros((0, len(ranges))), seed, options, dict(fixed or {})
-    )
-    design.unit = _salib(method).sample(
-        design.salib_problem(), size, seed=seed, **sample
-    )
-    return design
+def _salib_draw(
+    method: str, seed: int | None, **sample: Any
+) -> Callable[[Design, int], np.ndarray]:
+    """How SALib's ``method`` sampler draws a design's points:
+    ``SALib.sample.<method>.sample`` with the ``sample`` keywords."""
+
+    def draw(design: Design, size: int) -> np.ndarray:
+        sampler = _salib(method)
+        return sampler.sample(design.salib_problem(), size, seed=seed, **sample)
+
+    return draw
 
 
 def sobol(
@@ -284,9 +343,24 @@ def sobol(
     ranges = _ranges(bounds)
     n, second_order = _count(n, "n"), bool(second_order)
     options = {"n": n, "second_order": second_order}
-    return _salib_design(
-        "sobol", ranges, seed, fixed, options, n, calc_second_order=second_order
-    )
+    draw = _salib_draw("sobol", seed, calc_second_order=second_order)
+    return _drawn("sobol", ranges, seed, fixed, options, draw)
+
+
+def _levels(value: Any) -> int:
+    """Morris levels: SALib puts each trajectory's start on ``levels / 2``
+    grid values and steps by ``levels / (2 (levels - 1))``, so it needs an
+    even number, 2 or more (1 divides by zero; an odd number, SALib warns,
+    biases the sample)."""
+    whole = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    if not whole or value < 2 or value % 2:
+        raise ParameterError(
+            f"levels={value!r}: a Morris design needs an even number of levels, "
+            "2 or more (SALib's grid steps by levels / (2 (levels - 1)) from "
+            "levels / 2 starting values; an odd number biases the sample): "
+            "give e.g. levels=4 (the default)."
+        )
+    return int(value)
 
 
 def morris(
@@ -298,16 +372,13 @@ def morris(
     fixed: Mapping[str, Any] | None = None,
 ) -> Design:
     """A Morris design (SALib): ``trajectories * (d + 1)`` points on a grid of
-    ``levels`` levels per parameter, for elementary effects."""
+    ``levels`` levels per parameter (an even number, 2 or more), for
+    elementary effects."""
     ranges = _ranges(bounds)
-    trajectories, levels = (
-        _count(trajectories, "trajectories"),
-        _count(levels, "levels"),
-    )
+    trajectories, levels = _count(trajectories, "trajectories"), _levels(levels)
     options = {"trajectories": trajectories, "levels": levels}
-    return _salib_design(
-        "morris", ranges, seed, fixed, options, trajectories, num_levels=levels
-    )
+    draw = _salib_draw("morris", seed, num_levels=levels)
+    return _drawn("morris", ranges, seed, fixed, options, draw)
 
 
 #: A design's size when none is given (n, or Morris trajectories).

@@ -3,7 +3,14 @@
 Tasks are sized from the runs timed so far; results stream back in completion
 order. A task whose worker died has its runs retried one at a time, so only
 the run that kills its worker is lost. An interrupt (or the ``cancel`` event)
-cancels what is pending, stops what runs, and keeps what finished.
+cancels what is pending, stops what runs, and keeps what finished; so does a
+stop that comes from outside the runs (:func:`stopped_from_outside`: a kernel
+shutting down terminates its workers, an executor shut down): the runs it cut
+short are not recorded, so resuming the sweep runs them.
+
+The first task (until one run was checked) asks its worker to repeat its
+first run, to check that runs repeat from their seeds; a run that finds the
+model collects no data stops the sweep.
 """
 
 from __future__ import annotations
@@ -26,6 +33,10 @@ from .worker import BatchTask, PartsWriter, run_batch, run_batch_task
 
 #: Aim for tasks of about this many seconds of work.
 TASK_SECONDS = 0.5
+#: Signals that stop a process from outside (a kernel shutting down or
+#: restarting terminates its children, ``kill``, a closed terminal): a worker
+#: that died of one was stopped; its runs did not crash.
+STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
 
 
 class BatchSizer:
@@ -79,11 +90,12 @@ def run_inline(
                 on_start=gatherer.starting,
                 beat=gatherer.heard,
                 writer=writer,
+                check=gatherer.check_wanted,
             )
             gatherer.add_batch(outcome)
             gatherer.done_running()
             sizer.observe(outcome.records)
-            if outcome.interrupted:
+            if outcome.interrupted or gatherer.refusal is not None:
                 return True
     except KeyboardInterrupt:
         with deferred(swallow=True):
@@ -94,10 +106,33 @@ def run_inline(
     return False
 
 
+def _exit_codes(exc: BaseException) -> str | None:
+    """The workers' exit codes loky names in a crash, e.g. ``SIGTERM(-15)``."""
+    codes = re.search(r"exit codes of the workers are \{(.*?)\}", str(exc))
+    return codes[1] if codes else None
+
+
+def stopped_from_outside(exc: BaseException, crashed: bool) -> bool:
+    """Whether ``exc`` (from a task's future, or from submitting one) means
+    the sweep's workers were stopped, not that its runs failed: the task was
+    cancelled, the executor was shut down (our own Stop, the process
+    exiting), or every worker that died was killed by a stop signal
+    (:data:`STOP_SIGNALS`: a kernel that shuts down or restarts terminates
+    its children before it exits)."""
+    if isinstance(exc, cf.CancelledError):
+        return True
+    if isinstance(exc, RuntimeError) and "shutdown" in str(exc):
+        return True  # loky's ShutdownExecutorError; "... after shutdown"
+    if crashed:
+        codes = [c.strip() for c in (_exit_codes(exc) or "").split(",") if c.strip()]
+        return bool(codes) and all(c.split("(")[0] in STOP_SIGNALS for c in codes)
+    return False
+
+
 def _crash_record(spec: RunSpec, exc: BaseException, crashed: bool) -> RunRecord:
     if crashed:
-        codes = re.search(r"exit codes of the workers are \{(.*?)\}", str(exc))
-        error = "worker process died" + (f" (exit code {codes[1]})" if codes else "")
+        codes = _exit_codes(exc)
+        error = "worker process died" + (f" (exit code {codes})" if codes else "")
     else:
         error = f"task failed outside the run: {type(exc).__name__}: {exc}"
     return RunRecord(
@@ -128,12 +163,18 @@ def run_pool(
     beats = tempfile.mkdtemp(prefix="mesa_nb-running-") if backend.local else None
     beat = FolderBeat(beats) if beats else None
     heard = time.monotonic()
+    checking: set[cf.Future] = set()  # the task asked to check reproducibility
 
     def submit(batch: list[RunSpec], isolated: bool = False) -> None:
-        task = BatchTask(plan.settings, tuple(batch), backend.stop_token, beat, writer)
+        check = not checking and gatherer.check_wanted
+        task = BatchTask(
+            plan.settings, tuple(batch), backend.stop_token, beat, writer, check
+        )
         try:
             future = backend.submit(run_batch_task, task)
         except Exception as exc:
+            if stopped_from_outside(exc, False):
+                raise KeyboardInterrupt("the executor was shut down") from exc
             # A worker died and the pool knows before its futures have told us:
             # those futures fail on their own; this task goes to a fresh pool.
             if not backend.crashed(exc):
@@ -143,6 +184,8 @@ def run_pool(
         in_flight[future] = batch
         if isolated:
             alone.add(future)
+        if check:
+            checking.add(future)
 
     try:
         while queue or suspects or in_flight:
@@ -164,8 +207,12 @@ def run_pool(
                 isolated = future in alone
                 try:
                     outcome = future.result()
-                except Exception as exc:
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # SystemExit too
                     crashed = backend.crashed(exc)
+                    if stopped_from_outside(exc, crashed):
+                        raise KeyboardInterrupt("the workers were stopped") from exc
                     if crashed:
                         backend.reset()
                     if isolated or (len(batch) == 1 and not crashed):
@@ -177,6 +224,9 @@ def run_pool(
                     sizer.observe(outcome.records)
                 del in_flight[future]  # only once it is put away
                 alone.discard(future)
+                checking.discard(future)
+            if gatherer.refusal is not None:  # the model collects no data
+                raise KeyboardInterrupt("the model class was refused")
     except KeyboardInterrupt:
         with deferred(swallow=True):  # a second Ctrl-C must not lose these
             for future in in_flight:

@@ -8,12 +8,17 @@ that order.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+import os
+import sys
 import threading
 import time
 import warnings
+from dataclasses import replace
 from typing import Any, Protocol
 
 from .assemble import assemble_result
+from .errors import ModelClassError, warn_user
 from .heartbeat import LONG_RUN_SECONDS, Running
 from .interrupts import deferred
 from .meta import versions
@@ -29,6 +34,46 @@ from .records import (
     Status,
 )
 from .result import SweepResult
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _code_of(obj: Any) -> Any:
+    """The code object where ``obj`` (a class, function, method or callable
+    object) is defined, or None."""
+    if isinstance(obj, type):  # its __init__, else any method it defines
+        methods = [obj.__dict__.get("__init__"), *vars(obj).values()]
+        return next((m.__code__ for m in methods if hasattr(m, "__code__")), None)
+    target = obj if inspect.isroutine(obj) else type(obj).__call__
+    target = getattr(inspect.unwrap(target), "__func__", target)
+    return getattr(target, "__code__", None)
+
+
+def warn_at(obj: Any, message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn, pointing at the user's code that ``obj`` (a model class, a
+    callback) is defined in, never at mesa_nb's source; a sweep on a thread
+    has no user's line on its stack, the model's definition is the one to fix.
+    """
+    code = _code_of(obj)
+    if code is None or code.co_filename.startswith(_PACKAGE):
+        warn_user(message, category)
+        return
+    module = getattr(obj, "__module__", None) or "__main__"
+    found = sys.modules.get(module)
+    warnings.warn_explicit(
+        message,
+        category,
+        code.co_filename,
+        code.co_firstlineno,
+        module=module,
+        registry={},
+        module_globals=getattr(found, "__dict__", None),
+    )
+
+
+def _named(callback: Any) -> str:
+    name = getattr(callback, "__qualname__", None) or type(callback).__qualname__
+    return f"{name}()" if callable(callback) else repr(callback)
 
 
 class RunSink(Protocol):
@@ -84,6 +129,11 @@ class Gatherer:
         self.warned_unseeded = False
         self.previewed: dict[int, RunRecord] = {}
         self.store_error: str | None = None
+        #: a run found the model class cannot be swept: the message
+        self.refusal: str | None = None
+        #: what the reproducibility check did (None: not done yet)
+        self.check_note: str | None = None
+        self.built: SweepResult | None = None
         self.store_path = str(store.path) if store is not None else None
         self.retry_failed = retry_failed
         self.lock = threading.RLock()  # snapshots read while batches arrive
@@ -136,33 +186,78 @@ class Gatherer:
 
     def start(self) -> None:
         """Report the first progress event (the runs stored earlier are done)."""
-        if self.on_progress is not None:
-            total = len(self.plan.runs)
-            self.on_progress(Progress(total, len(self.records), self.failed))
+        self._tell(Progress(len(self.plan.runs), len(self.records), self.failed))
+
+    def _tell(self, event: Progress) -> None:
+        """Call the progress callback. A callback that raises is the user's
+        bug, not the sweep's: it is reported once and not called again."""
+        callback = self.on_progress
+        if callback is None:
+            return
+        try:
+            callback(event)
+        except Exception as exc:
+            self.on_progress = None
+            warn_at(
+                callback,
+                f"The on_progress callback {_named(callback)} raised "
+                f"{type(exc).__name__}: {exc}. The sweep goes on without calling "
+                "it again; fix the callback to see progress.",
+                RuntimeWarning,
+            )
+
+    @property
+    def check_wanted(self) -> bool:
+        """Whether a run should still be repeated to check that runs repeat
+        (the ``check_reproducible`` setting, until one run was checked)."""
+        wanted = getattr(self.plan.settings, "check_reproducible", True)
+        return bool(wanted) and self.check_note is None and self.refusal is None
 
     def pending(self) -> list[RunSpec]:
         """The runs of the plan that have not finished yet."""
         return [r for r in self.plan.runs if r.run_id not in self.records]
 
     def _warn_if_unseeded(self, record: RunRecord) -> None:
+        settings = self.plan.settings
+        given = settings.seed_kwarg is not None or settings.scenario is not None
+        if not given:  # planning already said the model takes no seed
+            return
         if record.seeded is False and not self.warned_unseeded:
             self.warned_unseeded = True
-            name = self.plan.settings.model_cls.__name__
-            warnings.warn(
-                f"{name} was given the seed of its runs but its random generator "
-                "was not seeded with it (a model that takes **kwargs and does not "
-                "pass rng= on to super().__init__?): these runs cannot be "
+            cls = self.plan.settings.model_cls
+            warn_at(
+                cls,
+                f"{cls.__name__} was given the seed of its runs but its random "
+                "generator was not seeded with it (a model that takes **kwargs and "
+                "does not pass rng= on to super().__init__?): these runs cannot be "
                 "reproduced from their seeds, and runs['reproducible'] says so. "
                 "Pass the seed on: super().__init__(rng=rng).",
-                UserWarning,
-                stacklevel=2,
+            )
+
+    def _take_check(self, record: RunRecord) -> None:
+        """Note what the reproducibility check found; warn if the run differed."""
+        if record.check is None or self.check_note is not None:
+            return
+        self.check_note = record.check
+        if record.reproduced is False:
+            cls = self.plan.settings.model_cls
+            warn_at(
+                cls,
+                f"{cls.__name__} is not reproducible from its seed: "
+                f"{record.check.removeprefix('checked: ')}. "
+                "It draws random numbers from a generator other than the model's "
+                "own: the `random` module, numpy's global `np.random`, or a "
+                "networkx graph built without seed=. Draw from self.random / "
+                "self.rng (and pass seed=self.random to networkx); until then "
+                "runs['reproducible'] is False. check_reproducible=False turns "
+                "this check off.",
             )
 
     def _report(self, record: RunRecord, later: int = 0) -> None:
         """Report ``record`` (``later``: records of its batch reported after it)."""
         if self.on_progress is not None:
             done = len(self.records) + len(self.previewed) - later
-            self.on_progress(Progress(len(self.plan.runs), done, self.failed, record))
+            self._tell(Progress(len(self.plan.runs), done, self.failed, record))
 
     def heard(self, running: Running | None) -> None:
         """A run in this process reports its step (None: its batch ended)."""
@@ -194,9 +289,7 @@ class Gatherer:
             return
         self.shown_running = bool(running)
         done = len(self.records) + len(self.previewed)
-        self.on_progress(
-            Progress(len(self.plan.runs), done, self.failed, running=running)
-        )
+        self._tell(Progress(len(self.plan.runs), done, self.failed, running=running))
 
     def starting(self, spec: RunSpec) -> None:
         """A run is about to start in this process: note it in the store."""
@@ -213,35 +306,44 @@ class Gatherer:
 
         Reports progress now, so an in-process sweep's bar moves run by run.
         """
+        if record.refusal is not None:
+            self.refusal = self.refusal or record.refusal
+            return
         self.previewed[record.run_id] = record
         if record.status != Status.OK:
             self.failed += 1
         self._report(record)
 
     def _store(self, method: str, *args: Any) -> None:
-        """Write to the store; on failure, go on in memory and say so once."""
+        """Write to the store; on failure, go on in memory without it.
+
+        The failure is recorded (``metadata['store_error']``), not printed:
+        a warning would land inside the progress bar; front ends report it
+        after the sweep (see ``api.reports.outcome_notes``).
+        """
         if self.store is None:
             return
         try:
             getattr(self.store, method)(*args)
         except Exception as exc:
             self.store_error = f"{type(exc).__name__}: {exc}"
-            warnings.warn(
-                f"Writing to the store {self.store.path} failed ({self.store_error}); "
-                "the sweep goes on and keeps its results in memory only. Save "
-                "them from the result, or fix the store and run the sweep again.",
-                RuntimeWarning,
-                stacklevel=2,
-            )
             self.store = None
 
     def add_batch(self, outcome: BatchOutcome) -> None:
         """Put a finished batch away: store (data, then records), tables, records.
 
         Ctrl-C is held meanwhile, so no run is ever counted without its data;
-        a batch added twice (after an interrupt) is added once.
+        a batch added twice (after an interrupt) is added once. A run that
+        refused the model class (``record.refusal``) is not kept: the sweep
+        stops and :meth:`build` raises its error.
         """
-        if outcome.records and all(r.run_id in self.records for r in outcome.records):
+        kept = [r for r in outcome.records if r.refusal is None]
+        if len(kept) < len(outcome.records):
+            self.refusal = self.refusal or next(
+                r.refusal for r in outcome.records if r.refusal is not None
+            )
+            outcome = replace(outcome, records=kept)
+        if not kept or all(r.run_id in self.records for r in kept):
             return
         with deferred(), self.lock:
             self._store("write", outcome)
@@ -259,6 +361,7 @@ class Gatherer:
                 self.failed += record.status != Status.OK
                 fresh.append(record)
             self._warn_if_unseeded(record)
+            self._take_check(record)
         return fresh
 
     def add_failure(self, record: RunRecord) -> None:
@@ -271,8 +374,14 @@ class Gatherer:
 
     # -- the result -----------------------------------------------------------
     def snapshot(self) -> SweepResult:
-        """The runs finished so far as a result (the chunks are not consumed)."""
+        """The runs finished so far as a result (the chunks are not consumed).
+
+        Once :meth:`build` has run, the result it built: its chunks are gone
+        into it, and a snapshot never shows runs without their data.
+        """
         with self.lock:
+            if self.built is not None:
+                return self.built
             records, data = dict(self.records), self.data.copy()
         return self._result(records, data, "running", 0, False, Status.PENDING)
 
@@ -284,11 +393,18 @@ class Gatherer:
         interrupted: bool,
         missing_status: Status = Status.CANCELLED,
     ) -> SweepResult:
-        """The :class:`SweepResult` of everything gathered (consumes the chunks)."""
+        """The :class:`SweepResult` of everything gathered (consumes the chunks).
+
+        Raises :class:`ModelClassError` if a run found the model class cannot
+        be swept (the runs finished before it are in the store, if any).
+        """
+        if self.refusal is not None:
+            raise ModelClassError(self.refusal)
         with self.lock:
-            return self._result(
+            self.built = self._result(
                 self.records, self.data, executor, workers, interrupted, missing_status
             )
+            return self.built
 
     def _result(
         self,
@@ -311,7 +427,25 @@ class Gatherer:
                 "finished_at": dt.datetime.now(dt.UTC).isoformat(),
                 "wall_time": time.perf_counter() - self.started,
                 "interrupted": interrupted,
+                "reproducibility": self._reproducibility(records, executor),
                 "versions": versions(),
             }
         )
         return result
+
+    def _reproducibility(self, records: dict[int, RunRecord], executor: str) -> str:
+        """What was checked of the runs' reproducibility, in words."""
+        if self.check_note is not None:
+            return self.check_note
+        checked = sorted(
+            (r for r in records.values() if r.reproduced is not None),
+            key=lambda r: r.run_id,
+        )
+        if checked:
+            found = "the same values" if checked[0].reproduced else "different values"
+            return f"checked: RunId {checked[0].run_id} was run again: {found}"
+        if executor == "store":
+            return "not known: the store keeps no reproducibility check"
+        if not getattr(self.plan.settings, "check_reproducible", True):
+            return "not checked: check_reproducible=False"
+        return "not checked: no run of this sweep finished ok"

@@ -409,6 +409,18 @@ OPTIONS: tuple[Option, ...] = (
         absent={CONFIG: _NOT_CONFIG},
     ),
     Option(
+        "check_reproducible",
+        "flag",
+        True,
+        "Run each sweep's first run again for a few steps with its seed and warn "
+        "if it gives other values (the model draws from a generator other than "
+        "its own).",
+        SPEC,
+        flag="--no-check-reproducible",
+        inverted=True,
+        label="check reproducibility",
+    ),
+    Option(
         "processes",
         "processes",
         1,

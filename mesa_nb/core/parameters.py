@@ -19,7 +19,7 @@ import inspect
 import io
 import itertools
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ import pandas as pd
 from . import mesa_adapter
 from .designs import Design
 from .errors import ParameterError
+from .limits import MAX_RUNS
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,9 @@ def _sweep_values(name: str, spec: Any) -> list[Any] | None:
         )
     elif isinstance(spec, Iterable):
         try:
-            values = list(spec)  # materialises generators exactly once
+            values = read_at_most(spec, f"Parameter {name!r}", name)
+        except ParameterError:
+            raise
         except Exception as exc:
             raise ParameterError(
                 f"Parameter {name!r} could not be read as values to sweep "
@@ -207,6 +210,29 @@ def _sweep_values(name: str, spec: Any) -> list[Any] | None:
             field=name,
         )
     return values
+
+
+def read_at_most(
+    values: Iterable[Any], what: str, field: str | None = None
+) -> list[Any]:
+    """The items of ``values`` as a list, read once (a generator is used up),
+    but never more than :data:`~.limits.MAX_RUNS`: past that (an endless
+    generator, ``range(10**12)``) reading stops with a :class:`ParameterError`
+    about ``what``, before memory runs out."""
+    try:
+        too_many = isinstance(values, Sized) and len(values) > MAX_RUNS
+    except OverflowError:  # a range longer than sys.maxsize
+        too_many = True
+    read = [] if too_many else list(itertools.islice(values, MAX_RUNS + 1))
+    if too_many or len(read) > MAX_RUNS:
+        raise ParameterError(
+            f"{what} gives more than {MAX_RUNS:,} values, more than the runs one "
+            "sweep may hold (reading stopped there): give fewer values, e.g. "
+            "itertools.islice(values, 1000), or sample a range with a design "
+            "(design='lhs').",
+            field=field,
+        )
+    return read
 
 
 def _constant(spec: Any) -> Any:
@@ -288,7 +314,7 @@ def expand_parameters(parameters: Any) -> ParameterSpace:
     if isinstance(parameters, Mapping):
         return _from_mapping(parameters)
     if isinstance(parameters, Iterator):
-        parameters = list(parameters)
+        parameters = read_at_most(parameters, "The iterator of points")
     if isinstance(parameters, Sequence) and not isinstance(parameters, str | bytes):
         return points_space(list(parameters), "list of points")
     raise ParameterError(

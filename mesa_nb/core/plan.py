@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
+import bisect
 import difflib
+import enum
+import hashlib
 import inspect
+import itertools
 import os
+import re
 import typing
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from . import mesa_adapter
-from .errors import ModelClassError, ParameterError, SweepOptionError
+from .errors import ModelClassError, ParameterError, SweepOptionError, warn_user
+from .limits import MAX_RUNS
 from .options import SweepOptions, option
-from .parameters import ParameterSpace, PerRun, expand_parameters
+from .parameters import ParameterSpace, PerRun, Sampler, expand_parameters
 from .records import RunSpec, run_parameters
 from .scenarios import ScenarioSpec, scenario_spec, unpack_scenarios
-from .seeding import derive_seed, fresh_master_seed
+from .seeding import derive_seed, fresh_master_seed, point_seed
 
 SEED_NAMES = ("rng", "seed")
-#: More runs than this in one sweep are refused: their runs table alone would
-#: not fit in memory. A sampling design or several sweeps is the way there.
-MAX_RUNS = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class RunSettings:
     exact_values: bool = False
     mesa_records: bool = False
     timeout: float | None = None
+    check_reproducible: bool = True
 
 
 @dataclass(frozen=True)
@@ -58,36 +61,155 @@ class Seeding:
     ``source`` is ``"seed"`` (a master seed was given), ``"entropy"`` (one was
     drawn, or taken from a store being resumed), ``"rng"`` (one seed per
     iteration) or ``"parameter"`` (the parameters set ``rng``/``seed``).
+    ``scheme`` says how a master seed becomes a run's: ``"point"`` (from what
+    the run is: its point and iteration, :func:`~.seeding.point_seed`) or
+    ``"run"`` (from its RunId, as stores made before 0.2 did).
     """
 
     source: str
     master_seed: int | None = None
     per_iteration: tuple[Any, ...] = ()
     parameter: str | None = None
+    scheme: str = "point"
 
-    def seed_of(self, run_id: int, iteration: int, point: dict[str, Any]) -> Any:
-        """The seed of one run."""
+    def seed_of(
+        self, run_id: int, iteration: int, point: dict[str, Any], key: int
+    ) -> Any:
+        """The seed of one run (``key``: its point's key)."""
         if self.source == "rng":
             return self.per_iteration[iteration]
         if self.source == "parameter":
             return point[self.parameter]
-        return derive_seed(self.master_seed, run_id)
+        if self.scheme == "run":
+            return derive_seed(self.master_seed, run_id)
+        return point_seed(self.master_seed, key, iteration)
+
+
+# -- what a run is: its point's key ------------------------------------------------
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def canonical(value: Any) -> str:
+    """A text that is the same for equal parameter values in any process or
+    session (types kept apart: ``1``, ``1.0`` and ``True`` differ)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return f"{type(value).__name__}:{value!r}"
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [canonical(v) for v in value]
+        if isinstance(value, set | frozenset):
+            items.sort()
+        return f"{type(value).__name__}[{','.join(items)}]"
+    if isinstance(value, dict):
+        items = sorted(f"{canonical(k)}={canonical(v)}" for k, v in value.items())
+        return "dict{" + ",".join(items) + "}"
+    if isinstance(value, Sampler):
+        return "drawn:" + canonical(value.function)
+    if isinstance(value, PerRun):
+        return f"per-run:{value.label}"
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__module__}.{type(value).__qualname__}.{value.name}"
+    if isinstance(value, type) or callable(value):
+        module = getattr(value, "__module__", "")
+        return f"{module}.{getattr(value, '__qualname__', repr(value))}"
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}:{_ADDRESS.sub('', repr(value))}"
+
+
+def _point_text(point: dict[str, Any], names: Sequence[str]) -> str:
+    return ";".join(f"{name}={canonical(point[name])}" for name in sorted(names))
+
+
+def _occurrences(texts: Sequence[str]) -> list[int] | None:
+    """How many equal items stand before each one (None: all distinct)."""
+    seen: dict[str, int] = {}
+    found = []
+    for text in texts:
+        found.append(seen.get(text, 0))
+        seen[text] = found[-1] + 1
+    return found if any(found) else None
+
+
+class PointKeys:
+    """The key of each point of a sweep: a hash of the values of its swept
+    parameters (``swept``; constants do not tell points apart, so a value
+    given at its default or left out, a class or a factory of it, keep the
+    runs' seeds) and of how many equal points stand before it (so repeated
+    points stay distinct runs). A grid's points are keyed on demand, without
+    laying the grid out."""
+
+    def __init__(
+        self, points: Sequence[dict[str, Any]], swept: Sequence[str] = ()
+    ) -> None:
+        self.points, self.swept = points, tuple(swept)
+        axes = getattr(points, "axes", None)
+        self._axes: list[list[int] | None] | None = None
+        self._repeats: list[int] | None = None
+        if axes is not None:
+            found = [_occurrences([canonical(v) for v in a]) for a in axes.values()]
+            self._axes = found if any(f is not None for f in found) else None
+            self._sizes = [len(a) for a in axes.values()]
+        else:
+            self._repeats = _occurrences([_point_text(p, self.swept) for p in points])
+
+    def _repeat(self, index: int) -> Any:
+        if self._repeats is not None:
+            return self._repeats[index]
+        if self._axes is None:
+            return 0
+        positions = []
+        for size in reversed(self._sizes):
+            index, position = divmod(index, size)
+            positions.append(position)
+        positions.reverse()
+        return tuple(
+            0 if seen is None else seen[p]
+            for seen, p in zip(self._axes, positions, strict=True)
+        )
+
+    def __call__(self, index: int, point: dict[str, Any]) -> int:
+        text = f"{_point_text(point, self.swept)}#{self._repeat(index)}"
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+@dataclass(frozen=True)
+class Block:
+    """Runs numbered together: these points (indices) x these iterations,
+    iteration-major, as Mesa numbers a sweep's runs."""
+
+    points: range
+    iterations: range
+
+    def __len__(self) -> int:
+        return len(self.points) * len(self.iterations)
 
 
 class Runs(Sequence):
     """The runs of a sweep, made (and seeded) one at a time on demand.
 
     RunIds are numbered as Mesa numbers them: iteration-major, then the
-    points in order.
+    points in order; a store that grew numbers its new runs after the ones
+    it had, block by block (:class:`Block`).
     """
 
     def __init__(
-        self, points: Sequence[dict[str, Any]], iterations: int, seeding: Seeding
+        self,
+        points: Sequence[dict[str, Any]],
+        iterations: int,
+        seeding: Seeding,
+        blocks: Sequence[Block] | None = None,
+        swept: Sequence[str] = (),
     ) -> None:
         self.points, self.iterations, self.seeding = points, iterations, seeding
+        self.blocks = tuple(blocks or (Block(range(len(points)), range(iterations)),))
+        self._starts = list(
+            itertools.accumulate((len(b) for b in self.blocks), initial=0)
+        )
+        self._keys = PointKeys(points, swept) if seeding.scheme == "point" else None
 
     def __len__(self) -> int:
-        return len(self.points) * self.iterations
+        return self._starts[-1]
 
     def __getitem__(self, run_id: Any) -> Any:
         if isinstance(run_id, slice):
@@ -96,18 +218,14 @@ class Runs(Sequence):
             run_id += len(self)
         if not 0 <= run_id < len(self):
             raise IndexError(f"RunId {run_id} of {len(self)} runs")
-        iteration, position = divmod(run_id, len(self.points))
-        point = self.points[position]
-        return RunSpec(
-            run_id, iteration, point, self.seeding.seed_of(run_id, iteration, point)
-        )
-
-
-def number_runs(
-    points: Sequence[dict[str, Any]], iterations: int, seeding: Seeding
-) -> Runs:
-    """The runs of ``iterations`` passes over ``points`` (see :class:`Runs`)."""
-    return Runs(points, iterations, seeding)
+        number = bisect.bisect_right(self._starts, run_id) - 1
+        block = self.blocks[number]
+        turn, position = divmod(run_id - self._starts[number], len(block.points))
+        index, iteration = block.points[position], block.iterations[turn]
+        point = self.points[index]
+        key = self._keys(index, point) if self._keys is not None else 0
+        seed = self.seeding.seed_of(run_id, iteration, point, key)
+        return RunSpec(run_id, iteration, point, seed)
 
 
 @dataclass
@@ -123,11 +241,27 @@ class SweepPlan:
     iterations: int
     seeding: Seeding
     spec: dict[str, Any] | None = None  # the sweep spec it was made from
+    blocks: tuple[Block, ...] | None = None  # None: one block (a fresh sweep)
 
     @cached_property
     def runs(self) -> Runs:
         """Every run, by RunId (each made when asked for)."""
-        return number_runs(self.space.points, self.iterations, self.seeding)
+        space = self.space
+        return Runs(
+            space.points, self.iterations, self.seeding, self.blocks, space.swept
+        )
+
+    def point_keys(self) -> PointKeys:
+        """The keys of this plan's points (what a run is, for its seed)."""
+        return PointKeys(self.space.points, self.space.swept)
+
+    def aligned(self, order: Sequence[int], blocks: Sequence[Block]) -> SweepPlan:
+        """This plan with its points in ``order`` (indices into them) and its
+        runs numbered by ``blocks``: the layout of a store it resumes or
+        grows. Seeds do not change: they follow what each run is."""
+        points = tuple(self.space.points[i] for i in order)
+        space = replace(self.space, points=points)
+        return replace(self, space=space, blocks=tuple(blocks))
 
     @property
     def n_runs(self) -> int:
@@ -362,6 +496,31 @@ def _scenario_route(
     return space, None
 
 
+#: Columns every result table keeps for its runs: no parameter may take them.
+RESERVED_NAMES = (
+    "RunId",
+    "iteration",
+    "Step",
+    "AgentID",
+    "status",
+    "steps",
+    "reproducible",
+    "wall_time",
+    "error",
+    "traceback",
+)
+
+
+def _check_reserved(space: ParameterSpace) -> None:
+    clash = next((n for n in space.names if n in RESERVED_NAMES), None)
+    if clash is not None:
+        raise ParameterError(
+            f"{clash!r} is a column every result table keeps for its runs, so it "
+            "cannot also be a parameter: rename the model's parameter.",
+            field=clash,
+        )
+
+
 def resolve_processes(processes: int | str | None) -> int:
     """The number of worker processes: ``None`` or ``"all"`` means every core."""
     number = option("processes").check(processes)
@@ -420,6 +579,7 @@ def plan_sweep(
     space = _supply_simulators(model_cls, space)
     space, scenario_used = _scenario_route(model_cls, space, options.scenario)
     fields = check_parameter_names(model_cls, space, scenario_used)
+    _check_reserved(space)
     check_value_kinds(model_cls, space, scenario_used)
     seed_kwarg = seed_keyword(model_cls, space, scenario_used)
     user_seeds = next((n for n in SEED_NAMES if n in space.names), None)
@@ -454,12 +614,10 @@ def plan_sweep(
             field="iterations" if len(space) <= MAX_RUNS else None,
         )
     if warn and seed_kwarg is None and user_seeds is None and scenario_used is None:
-        warnings.warn(
+        warn_user(
             f"{model_cls.__name__}.__init__ takes neither rng nor seed, so its runs "
             "cannot be reproduced. Add `rng=None` to its parameters and call "
-            "super().__init__(rng=rng).",
-            UserWarning,
-            stacklevel=3,
+            "super().__init__(rng=rng)."
         )
     settings = RunSettings(
         model_cls,
@@ -472,6 +630,7 @@ def plan_sweep(
         exact_values=exact_values,
         mesa_records=mesa_records,
         timeout=None if timeout is None else float(timeout),
+        check_reproducible=options.check_reproducible,
     )
     return SweepPlan(settings, space, iterations, seeding)
 

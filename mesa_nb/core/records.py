@@ -79,7 +79,13 @@ class RunRecord:
     """What happened to one run.
 
     ``drawn``: the values of callable parameters; ``seeded``: whether the
-    model's generator was found seeded with the run's seed (None: not known).
+    model's generator was found seeded with the run's seed (None: not known);
+    ``reproduced``: whether the run gave the same values when run again with
+    its seed (None: not checked; see :func:`~.worker.check_repeat`), and
+    ``check``: what that check did, in words (None: it was not tried on this
+    run). ``refusal``: set (with status failed) when the run found that the
+    model class cannot be swept at all (it collects no data): the sweep stops
+    and raises it, and the run is not recorded.
     """
 
     run_id: int
@@ -90,6 +96,20 @@ class RunRecord:
     error: str | None = None
     traceback: str | None = None
     seeded: bool | None = None
+    reproduced: bool | None = None
+    check: str | None = None
+    refusal: str | None = None
+
+    @property
+    def reproducible(self) -> bool | None:
+        """What the runs table says: False if the model's generator was not
+        seeded with the seed or the run differed when repeated, True if
+        either was confirmed, None if neither could be told."""
+        if self.seeded is False or self.reproduced is False:
+            return False
+        if self.seeded or self.reproduced:
+            return True
+        return None
 
 
 def run_parameters(params: dict[str, Any], drawn: dict[str, Any]) -> dict[str, Any]:

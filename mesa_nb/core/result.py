@@ -125,16 +125,9 @@ class SweepResult:
     def failures(self) -> pd.DataFrame:
         """One row per failed or crashed run, with its error and traceback."""
         failed = self.runs["status"].isin(FAILED_STATUSES)
-        columns = [
-            "RunId",
-            "iteration",
-            "seed",
-            *self.parameter_names,
-            "status",
-            "steps",
-            "error",
-            "traceback",
-        ]
+        names = ["RunId", "iteration", "seed", *self.parameter_names]
+        names += ["status", "steps", "error", "traceback"]
+        columns = list(dict.fromkeys(names))  # a swept seed is the seed column
         return self.runs.loc[failed, columns].reset_index(drop=True)
 
     @property

@@ -26,6 +26,18 @@ def derive_seed(master: int, run_id: int) -> int:
     return (int(words[0]) << 31) ^ int(words[1])
 
 
+def point_seed(master: int, point_key: int, iteration: int) -> int:
+    """The seed of replicate ``iteration`` of the point whose key is
+    ``point_key`` (:func:`mesa_nb.core.plan.point_keys`): it depends on what
+    the run is, not on where it stands in the sweep, so a sweep that grows
+    (more values, more iterations) keeps the seeds of the runs it had, and
+    equals a fresh sweep of the larger definition run by run."""
+    words = np.random.SeedSequence(
+        master, spawn_key=(2, point_key, iteration)
+    ).generate_state(2, np.uint32)
+    return (int(words[0]) << 31) ^ int(words[1])
+
+
 def sampling_rng(seed: Any) -> np.random.Generator:
     """The generator callable parameters draw from, distinct from the model's.
 

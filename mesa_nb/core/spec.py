@@ -13,7 +13,8 @@ them its own way (JSON with tags, TOML, Python source).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+import reprlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from .designs import DESIGNS, Design, Range, between, integers, make_design, one
 from .errors import ParameterError, SweepOptionError
 from .options import OPTIONS, RUN, SHOW, SPEC, SweepOptions
 from .options import option as option_named
+from .parameters import Fixed
 
 #: The spec's format, written with it; readers refuse other formats.
 SPEC_FORMAT = "mesa_nb-sweep/1"
@@ -73,6 +75,8 @@ def _plain(value: Any) -> Any:
     ``range`` objects as lists, numpy scalars as Python numbers."""
     if isinstance(value, Range):
         return range_to_dict(value)
+    if isinstance(value, Fixed):
+        return {"fixed": _plain(value.value)}
     if isinstance(value, range | tuple | np.ndarray | pd.Series):
         return [_plain(v) for v in value]
     if isinstance(value, list):
@@ -85,6 +89,8 @@ def _plain(value: Any) -> Any:
 def _from_plain(value: Any) -> Any:
     if is_range_dict(value):
         return range_of(value)
+    if isinstance(value, Mapping) and set(value) == {"fixed"}:
+        return Fixed(value["fixed"])
     return value
 
 
@@ -122,7 +128,7 @@ class SweepSpec:
             }
             return cls(
                 model,
-                {**parameters.ranges, **parameters.fixed},
+                {**parameters.ranges, **_constants(parameters.fixed)},
                 options.replace(design=parameters.method, samples=samples),
                 design_seed=parameters.seed,
                 design_options=extra,
@@ -142,10 +148,12 @@ class SweepSpec:
 
     def planner_parameters(self, master_seed: int | None) -> Any:
         """The parameters as the planner takes them: with a design, the design
-        drawn with its own seed or else ``master_seed``.
+        drawn with its own seed or else ``master_seed``, the other names its
+        constants (a one-item list is its item, as a grid reads it).
 
         Raises :class:`ParameterError` for ranges without a design, a design
-        without ranges, or a list given for a sampled name.
+        without ranges, or values a grid would sweep (a list, tuple, range,
+        array...) given with a design, before any run.
         """
         design = self.options.design
         ranges = self.ranges()
@@ -158,13 +166,17 @@ class SweepSpec:
                     field=next(iter(ranges)),
                 )
             return self.parameters
+        constants = {
+            n: _design_constant(n, v)
+            for n, v in self.parameters.items()
+            if n not in ranges
+        }
         if not ranges:
             raise SweepOptionError(
                 f"design {design!r}: give the sampled parameters as ranges, e.g. "
                 "x = between(0.1, 0.9), k = integers(1, 5), kind = one_of('a', 'b').",
                 field="design",
             )
-        constants = {n: v for n, v in self.parameters.items() if n not in ranges}
         seed = self.design_seed if self.design_seed is not None else master_seed
         if self.design_options:
             function = DESIGNS[design]
@@ -238,12 +250,62 @@ class SweepSpec:
         )
 
 
+#: Values a grid sweeps, one axis each (see ``core.parameters``).
+_AXES = (list, tuple, range, set, frozenset, np.ndarray, pd.Series, pd.Index)
+
+
+def _design_constant(name: str, value: Any) -> Any:
+    """``value`` as a constant of a design. A grid sweeps a list (tuple,
+    range, array...), but a design samples only ranges and would hand the
+    list itself to every run: one item is that item (as in a grid, and as
+    the form holds a fixed list), more are refused, naming the fix."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value
+    if isinstance(value, Iterator) or (isinstance(value, _AXES) and len(value) != 1):
+        kind = (
+            "an array" if isinstance(value, np.ndarray) else f"a {type(value).__name__}"
+        )
+        shown = reprlib.repr(value)
+        raise ParameterError(
+            f"{name} = {shown} is {kind} of values, which a grid sweeps; with a "
+            f"design, give a range, e.g. {name} = {_range_hint(value)}, or hold it "
+            f"constant with mesa_nb.Fixed({shown}).",
+            field=name,
+        )
+    if isinstance(value, _AXES):
+        return next(iter(value))
+    return value
+
+
+def _range_hint(value: Any) -> str:
+    """The range that covers the values of ``value`` (Python source)."""
+    values = [] if isinstance(value, Iterator) else _plain(list(value))
+    numbers = [
+        v for v in values if isinstance(v, int | float) and not isinstance(v, bool)
+    ]
+    if values and len(numbers) == len(values) and min(numbers) < max(numbers):
+        maker = "integers" if all(isinstance(v, int) for v in numbers) else "between"
+        return f"{maker}({min(numbers)!r}, {max(numbers)!r})"
+    if len(values) > 1:
+        return "one_of(" + ", ".join(reprlib.repr(v) for v in values[:6]) + ")"
+    return "between(0.1, 0.9)"
+
+
 def _written(name: str, value: Any) -> Any:
     if name == "scenario":
         return model_reference(value)
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return value
+
+
+def _constants(fixed: Mapping[str, Any]) -> dict[str, Any]:
+    """A design's constants as parameters: a list held as itself (``Fixed``),
+    not swept."""
+    return {
+        n: Fixed(v) if isinstance(v, list | tuple | range | np.ndarray) else v
+        for n, v in fixed.items()
+    }
 
 
 def _writable(value: Any) -> bool:

@@ -6,22 +6,31 @@ and the next run starts.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
+import random
 import signal
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from . import mesa_adapter
-from .collect import COLLECTOR_HINT, RunData, drive, read_collector
-from .columns import ChunkBuilder
+from .collect import (
+    COLLECTOR_HINT,
+    CollectsNothing,
+    RunData,
+    drive,
+    first_difference,
+    read_collector,
+)
+from .columns import ChunkBuilder, escaped
 from .errors import ModelClassError
 from .heartbeat import Pulse, Running
 from .parameters import Sampler
@@ -42,6 +51,9 @@ PARENT_CHECK_SECONDS = 0.5
 #: True in a local worker process (set as it starts): there a run's time limit
 #: interrupts it with a timer signal, even inside a long step or a sleep.
 IN_WORKER = False
+#: The first run of a sweep is run again for this many steps (or units of
+#: model time) to check that it repeats (:func:`check_repeat`).
+REPEAT_STEPS = 3
 
 
 @contextmanager
@@ -116,12 +128,14 @@ def recordable(value: Any) -> Any:
     return value
 
 
-def build_model(spec: RunSpec, settings: RunSettings) -> tuple[Any, dict[str, Any]]:
-    """Construct the model of ``spec``; return it with the drawn parameters."""
-    drawn = draw_samplers(spec)
-    model = settings.model_cls(**model_kwargs(spec, settings, drawn))
-    drawn = {name: recordable(value) for name, value in drawn.items()}
-    return model, drawn
+def build_model(
+    spec: RunSpec, settings: RunSettings, drawn: dict[str, Any] | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Construct the model of ``spec``; return it with the values drawn for its
+    callable parameters (``drawn``: use these instead of drawing them)."""
+    if drawn is None:
+        drawn = draw_samplers(spec)
+    return settings.model_cls(**model_kwargs(spec, settings, drawn)), drawn
 
 
 def collects_data(model: Any) -> bool:
@@ -138,27 +152,109 @@ def no_collector_error(model_cls: type, when: str) -> ModelClassError:
     )
 
 
+def check_repeat(
+    spec: RunSpec,
+    settings: RunSettings,
+    model: Any,
+    drawn: dict[str, Any],
+    stop: StopToken | None = None,
+) -> tuple[bool | None, str]:
+    """Build the model of ``spec`` again with its seed (and the values drawn
+    for it, ``drawn``), run it a few steps (:data:`REPEAT_STEPS`) and compare
+    its records with the first records of ``model`` (the run itself):
+    ``(same, what was checked)``.
+
+    A model that draws from a generator other than its own (``random``,
+    ``np.random``, an unseeded networkx graph) gives other values. The
+    global generators' states are put back afterwards, so the check changes
+    nothing for the runs after it. It never fails the run: a repeat that
+    raises leaves the run unchecked (None).
+    """
+    steps = min(settings.max_steps, REPEAT_STEPS)
+    until = None if settings.until is None else min(settings.until, REPEAT_STEPS)
+    bound = [name for name, value in drawn.items() if recordable(value) is not value]
+    if bound:  # drawn objects bound to the run's model (a simulator): anew
+        fresh = draw_samplers(spec)
+        drawn = {**drawn, **{name: fresh[name] for name in bound}}
+    length = f"to model time {until:g}" if until is not None else f"for {steps} steps"
+    what = f"RunId {spec.run_id} was built again with its seed and run {length}"
+    saved = random.getstate(), np.random.get_state()
+    again = None
+    try:
+        with time_limit(settings.timeout) as deadline:
+            again, _ = build_model(spec, settings, drawn)
+            driven = drive(again, steps, stop, until, deadline)
+        difference = first_difference(model, again, driven.steps)
+    except KeyboardInterrupt:
+        if stop is None or not stop.is_set():
+            raise  # Ctrl-C: the batch stops here
+        return None, f"not checked: the sweep was stopped while {what}"
+    except BaseException as exc:  # a check never fails its run
+        return None, f"not checked: {what}, which raised {type(exc).__name__}: {exc}"
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        if again is not None:
+            mesa_adapter.release_model(again)
+    if difference is None:
+        return True, f"checked: {what}: the same values"
+    return False, f"checked: {what}: different values ({difference})"
+
+
+def _repeat_or_why_not(
+    spec: RunSpec,
+    settings: RunSettings,
+    record: RunRecord,
+    model: Any,
+    drawn: dict[str, Any],
+    stop: StopToken | None,
+) -> tuple[bool | None, str]:
+    """:func:`check_repeat`, unless the run is not meant to repeat."""
+    if spec.seed is None:
+        return None, "not checked: the runs were given no seed (None)"
+    if record.seeded is False:
+        return None, (
+            "not checked: the model's generator was not seeded with the run's "
+            "seed, so its runs cannot repeat"
+        )
+    return check_repeat(spec, settings, model, drawn, stop)
+
+
 def run_one(
     spec: RunSpec,
     settings: RunSettings,
     stop: StopToken | None = None,
     beat: Callable[[Running | None], None] | None = None,
+    check: bool = False,
 ) -> tuple[RunRecord, RunData | None]:
-    """Build, step and read one model; failures are caught and recorded."""
+    """Build, step and read one model; failures are caught and recorded.
+
+    Whatever the run raises is its failure, ``SystemExit`` included; only a
+    ``KeyboardInterrupt`` (or ``stop``) ends it without a record. A model
+    that collects no data is refused (``record.refusal``) after its first
+    step. ``check`` repeats the run for a few steps (:func:`check_repeat`).
+    """
     start = time.perf_counter()
     record = RunRecord(spec.run_id, Status.OK)
     model = None
     data: RunData | None = None
     try:
         with time_limit(settings.timeout) as deadline:
-            model, record.drawn = build_model(spec, settings)
+            model, drawn = build_model(spec, settings)
+            record.drawn = {name: recordable(v) for name, v in drawn.items()}
             record.seeded = mesa_adapter.model_seeded_with(model, spec.seed)
             pulse = Pulse(spec.run_id, beat) if beat is not None else None
             driven = drive(
-                model, settings.max_steps, stop, settings.until, deadline, pulse
+                model,
+                settings.max_steps,
+                stop,
+                settings.until,
+                deadline,
+                pulse,
+                require_data=True,
             )
         if not collects_data(model):
-            raise no_collector_error(settings.model_cls, "after its run")
+            raise CollectsNothing
         data = read_collector(
             model,
             driven,
@@ -166,6 +262,10 @@ def run_one(
             settings.until,
             settings.mesa_records,
         )
+        if check:  # after the run's data is read: the repeat cannot change it
+            record.reproduced, record.check = _repeat_or_why_not(
+                spec, settings, record, model, drawn, stop
+            )
     except RunTimedOut:
         record.status = Status.TIMEOUT
         reached = int(model.steps) if model is not None else 0
@@ -174,10 +274,18 @@ def run_one(
             f"(after {reached} steps)"
         )
         data = None
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except CollectsNothing:
+        when = "after its first step" if model.steps else "after __init__"
+        refusal = str(no_collector_error(settings.model_cls, when))
         record.status = Status.FAILED
-        record.error = f"{type(exc).__name__}: {exc}"
-        record.traceback = traceback.format_exc()
+        record.error, record.refusal = f"ModelClassError: {refusal}", refusal
+        data = None
+    except BaseException as exc:  # sys.exit() is the run's failure too
+        record.status = Status.FAILED
+        record.error = escaped(f"{type(exc).__name__}: {exc}")
+        record.traceback = escaped(traceback.format_exc())
         data = None
     finally:
         if model is not None:
@@ -241,13 +349,16 @@ def run_batch(
     on_start: Callable[[RunSpec], None] | None = None,
     beat: Callable[[Running | None], None] | None = None,
     writer: PartsWriter | None = None,
+    check: bool = False,
 ) -> BatchOutcome:
     """Run ``specs`` one after the other and pack their data per table.
 
     A ``KeyboardInterrupt`` (or ``stop`` being set) stops the batch; the runs
     finished so far are kept and the outcome is flagged ``interrupted``. With
     a ``writer`` (a store's part writer), the data is written into the store
-    here and only the records travel back.
+    here and only the records travel back. ``check``: the first run that
+    finishes is repeated to check it (see :func:`check_repeat`). A run that
+    finds the model collects no data (``record.refusal``) ends the batch.
     """
     records: list[RunRecord] = []
     data = _BatchBuilder(settings.exact_values)
@@ -256,12 +367,15 @@ def run_batch(
         for spec in specs:
             if on_start is not None:
                 on_start(spec)
-            record, run_data = run_one(spec, settings, stop, beat)
+            record, run_data = run_one(spec, settings, stop, beat, check)
             if run_data is not None:
                 data.add(spec.run_id, run_data)
             records.append(record)
+            check = check and record.check is None
             if on_run is not None:
                 on_run(record)
+            if record.refusal is not None:
+                break
     except KeyboardInterrupt:
         interrupted = True
         data.drop_unfinished({r.run_id for r in records})
@@ -269,26 +383,60 @@ def run_batch(
         beat(None)
     outcome = data.outcome(records, interrupted)
     if writer is not None and records:  # data goes to the store, not back
-        outcome.stored = writer.write_parts(outcome.data)
+        try:
+            outcome.stored = writer.write_parts(outcome.data)
+        except OSError as exc:
+            if exc.errno not in DISK_ERRORS:
+                raise
+            return BatchOutcome(not_stored(records, exc), Batch(), interrupted)
         outcome.data = Batch()
     return outcome
+
+
+#: A disk that cannot take a batch's data: full, over quota, read-only, failing.
+DISK_ERRORS = frozenset(
+    getattr(errno, name)
+    for name in ("ENOSPC", "EDQUOT", "EROFS", "EIO")
+    if hasattr(errno, name)
+)
+
+
+def not_stored(records: list[RunRecord], exc: OSError) -> list[RunRecord]:
+    """The records of a batch whose data the disk refused (``exc``): its
+    finished runs are cancelled, not failed (a store keeps no cancelled run,
+    so a resume runs them again); runs that failed stay failed."""
+    why = (
+        f"not stored: the store's disk refused its data ({type(exc).__name__}: "
+        f"{exc}); free space (or fix the disk) and resume the sweep to run it again"
+    )
+    return [
+        replace(r, status=Status.CANCELLED, error=why) if r.status == Status.OK else r
+        for r in records
+    ]
 
 
 @dataclass(frozen=True)
 class BatchTask:
     """A batch of runs as shipped to a worker: what :func:`run_batch` needs
     there (``stop``: the backend's stop token; ``beat``: where the worker
-    reports its runs in progress; ``writer``: writes the data into a store)."""
+    reports its runs in progress; ``writer``: writes the data into a store;
+    ``check``: repeat its first finished run, see :func:`check_repeat`)."""
 
     settings: RunSettings
     specs: tuple[RunSpec, ...]
     stop: StopToken | None = None
     beat: Callable[[Running | None], None] | None = None
     writer: PartsWriter | None = None
+    check: bool = False
 
 
 def run_batch_task(task: BatchTask) -> BatchOutcome:
     """Run a task's batch in a worker (see :func:`run_batch`)."""
     return run_batch(
-        task.settings, task.specs, stop=task.stop, beat=task.beat, writer=task.writer
+        task.settings,
+        task.specs,
+        stop=task.stop,
+        beat=task.beat,
+        writer=task.writer,
+        check=task.check,
     )

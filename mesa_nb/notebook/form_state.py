@@ -183,13 +183,48 @@ def split_items(text: str) -> list[str]:
     return items[:-1] if len(items) > 1 and not items[-1] else items
 
 
-def _literal(item: str) -> Any:
+#: What a number field takes, as the form's messages show it.
+EXPECTED = {
+    INT: ("a whole number", "write e.g. 5", "10, 20"),
+    FLOAT: ("a number", "write e.g. 0.5", "0.02, 0.05"),
+    BOOL: ("True or False", "write True or False", "False, True"),
+}
+
+
+def not_a_value(item: str, kind: str, quoted: bool = False) -> ParameterError:
+    """``item`` is not a value of ``kind``: the error says what the field
+    takes and how to write it (one value, or several separated by commas).
+    ``quoted``: show ``item`` in quotes (it is not a Python value at all)."""
+    what, example, several = EXPECTED[kind]
+    if len(split_items(item)) > 1:  # only a fixed value's box gets commas
+        return ParameterError(
+            f"{item} is several values; a fixed value is one, {what}: "
+            f"{example}, or sweep the field to run each of them."
+        )
+    shown = repr(item) if quoted else item
+    return ParameterError(
+        f"{shown} is not {what}: {example}, or several values separated by "
+        f"commas: {several}."
+    )
+
+
+def _literal(item: str, kind: str = ANY) -> Any:
+    """The Python value written as ``item``; a field of ``kind`` (a number,
+    a bool) says what it takes when ``item`` is not one."""
     try:
         return ast.literal_eval(item)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    if ";" in item:
+        together = ", ".join(part.strip() for part in item.split(";"))
         raise ParameterError(
-            f"{item!r} is not a Python value; write strings in quotes, e.g. 'torus'."
-        ) from None
+            f"{item!r}: separate values with commas, not semicolons: {together}."
+        )
+    if kind in EXPECTED:
+        raise not_a_value(item, kind, quoted=True)
+    raise ParameterError(
+        f"{item!r} is not a Python value; write strings in quotes, e.g. 'torus'."
+    )
 
 
 def _check_choice(value: Any, choices: Sequence[Any]) -> Any:
@@ -222,15 +257,15 @@ def parse_value(item: str, kind: str, choices: Sequence[Any] = ()) -> Any:
         except (ValueError, SyntaxError):
             value = item
         return _check_choice(value, choices)
-    value = _literal(item)
+    value = _literal(item, kind)
     if kind == INT and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ParameterError(f"{item} is not a whole number.")
+        raise not_a_value(item, kind)
     if kind == FLOAT:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ParameterError(f"{item} is not a number.")
+            raise not_a_value(item, kind)
         return float(value)
     if kind == BOOL and not isinstance(value, bool):
-        raise ParameterError(f"{item} is not True or False.")
+        raise not_a_value(item, kind)
     return value
 
 

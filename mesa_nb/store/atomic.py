@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -48,6 +50,27 @@ def remove_temporaries(folders: list[Path]) -> None:
                         os.unlink(entry.path)
 
 
+def remove_file(path: Path) -> None:
+    """Remove the file ``path`` if it is there: the one way the store removes
+    a file."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def remove_tree(folder: Path) -> None:
+    """Remove ``folder`` and everything in it, if it is there."""
+    if folder.is_dir() and not folder.is_symlink():
+        for entry in os.scandir(folder):
+            if entry.is_dir(follow_symlinks=False):
+                remove_tree(Path(entry.path))
+            else:
+                remove_file(Path(entry.path))
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(folder)
+    elif folder.is_symlink():
+        remove_file(folder)
+
+
 def replace_quickly(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically but not durably (not fsynced):
     for a note that only has to outlive its process."""
@@ -77,19 +100,43 @@ class AtomicFiles:
             fsync_dir(created.parent)
         self._dirs.add(folder)
 
-    def write(self, path: Path, data: bytes) -> None:
-        """Write ``data`` to ``path`` atomically and durably: a unique
-        temporary file, flushed and fsynced, renamed, the directory fsynced."""
+    def _place(self, path: Path, fill: Callable[[Path], None]) -> None:
+        """``fill(tmp)`` makes a unique temporary file, which is then renamed
+        to ``path`` and the directory fsynced; on any error it is removed."""
         self.ensure_dir(path.parent)
         tmp = temporary_for(path)
         try:
-            with open(tmp, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
+            fill(tmp)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
         fsync_dir(path.parent)
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Write ``data`` to ``path`` atomically and durably: a unique
+        temporary file, flushed and fsynced, renamed, the directory fsynced."""
+
+        def fill(tmp: Path) -> None:
+            with open(tmp, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+
+        self._place(path, fill)
+
+    def link(self, source: Path, path: Path) -> None:
+        """Make ``path`` hold the file ``source`` holds, atomically and
+        durably: a hard link (a copy where links cannot be made) under a
+        temporary name, renamed, the directory fsynced."""
+
+        def fill(tmp: Path) -> None:
+            try:
+                os.link(source, tmp)
+            except OSError:  # a filesystem without hard links
+                shutil.copyfile(source, tmp)
+                with open(tmp, "rb") as file:
+                    os.fsync(file.fileno())
+
+        self._place(path, fill)

@@ -11,10 +11,12 @@ Two kinds of JSON live in a store:
   parameter values. It is lossless for ``None``, bools, ints of any size,
   floats (NaN and infinities too), strings, lists, tuples, dicts (any
   keys), sets, frozensets, complex numbers, bytes, bytearrays, numpy scalars
-  and arrays, ``datetime`` / ``date`` / ``time`` / ``timedelta``,
-  ``Decimal``, nested as deep as wanted. Other objects are kept as a
-  description (``{"object": "module.Class", "repr": ...}``), the only lossy
-  case.
+  and arrays, ``datetime`` / ``date`` / ``time`` (with their time zone: a
+  ``zoneinfo`` or ``pytz`` zone by name, a ``datetime.timezone``) /
+  ``timedelta``, ``Decimal``, pandas ``Timestamp`` (its unit and zone),
+  ``Timedelta`` and ``NaT``, nested as deep as wanted. Other objects are
+  kept as a description (``{"object": "module.Class", "repr": ...}``), the
+  only lossy case (and a time zone of another kind, kept as its offset).
 
 Parquet is written by pyarrow (never pickle) into memory and handed back as
 bytes, so the caller decides where and how the file is written and never
@@ -34,10 +36,12 @@ import inspect
 import json
 import math
 import re
+import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..core.parameters import Sampler
 
@@ -168,17 +172,90 @@ def encode_value(value: Any, depth: int = 0) -> Any:
         return _encode_numpy_scalar(value)
     if kind is np.ndarray:
         return _encode_array(value, inner)
-    if kind is dt.datetime:
-        return {"$datetime": value.isoformat()}
+    if kind is dt.datetime or kind is dt.time:
+        return {f"${kind.__name__}": _clock(value)}
     if kind is dt.date:
         return {"$date": value.isoformat()}
-    if kind is dt.time:
-        return {"$time": value.isoformat()}
+    if kind is pd.Timestamp:
+        return {"$timestamp": [*_tick(value.asm8), encode_zone(value.tzinfo)]}
+    if kind is pd.Timedelta:
+        return {"$pdtimedelta": _tick(value.asm8)}
+    if value is pd.NaT:
+        return {"$nat": None}
     if kind is dt.timedelta:
         return {"$timedelta": [value.days, value.seconds, value.microseconds]}
     if kind is decimal.Decimal:
         return {"$decimal": str(value)}
     return _object(value)
+
+
+def _clock(value: dt.datetime | dt.time) -> list[Any]:
+    """A datetime or time as ``[isoformat, zone, fold]`` (see :func:`encode_zone`)."""
+    return [value.isoformat(), encode_zone(value.tzinfo), value.fold]
+
+
+def _tick(value: np.generic) -> list[Any]:
+    """A numpy datetime64 / timedelta64 as ``[dtype, int64 value]``."""
+    return [value.dtype.str, int(np.array(value).view(np.int64))]
+
+
+def encode_zone(zone: dt.tzinfo | None) -> Any:
+    """A time zone as JSON: a named zone (``zoneinfo``, ``pytz``, dateutil's
+    zone files) by its name, a ``datetime.timezone`` by its offset and name;
+    another kind by the offset it has now (the one lossy case)."""
+    if zone is None:
+        return None
+    module = type(zone).__module__.partition(".")[0]
+    if isinstance(zone, zoneinfo.ZoneInfo) and zone.key:
+        return {"zone": zone.key}
+    if module == "pytz" and isinstance(getattr(zone, "zone", None), str):
+        return {"pytz": zone.zone}
+    if module == "dateutil":
+        name = _dateutil_name(zone)
+        if name is not None:
+            return {"dateutil": name}
+    if isinstance(zone, dt.timezone):
+        offset, name = zone.utcoffset(None), zone.tzname(None)
+        default = dt.timezone(offset).tzname(None)
+        return {"offset": _timedelta(offset), "name": None if name == default else name}
+    offset = zone.utcoffset(None)
+    if offset is None:  # a zone that needs a date: its current offset
+        offset = dt.datetime.now(zone).utcoffset() or dt.timedelta(0)
+    return {"offset": _timedelta(offset), "name": zone.tzname(None)}
+
+
+def _dateutil_name(zone: Any) -> str | None:
+    if type(zone).__name__ == "tzutc":
+        return "UTC"
+    filename = getattr(zone, "_filename", None)
+    if isinstance(filename, str) and "zoneinfo/" in filename:
+        return filename.rpartition("zoneinfo/")[2]
+    return None
+
+
+def _timedelta(value: dt.timedelta) -> list[int]:
+    return [value.days, value.seconds, value.microseconds]
+
+
+def decode_zone(data: Any) -> dt.tzinfo | None:
+    """The time zone :func:`encode_zone` encoded."""
+    if data is None:
+        return None
+    if "zone" in data:
+        return zoneinfo.ZoneInfo(data["zone"])
+    if "pytz" in data:
+        try:
+            import pytz
+        except ImportError:  # pragma: no cover - pytz is optional
+            return zoneinfo.ZoneInfo(data["pytz"])
+        return pytz.timezone(data["pytz"])
+    if "dateutil" in data:
+        from dateutil import tz
+
+        return tz.UTC if data["dateutil"] == "UTC" else tz.gettz(data["dateutil"])
+    offset = _decode_timedelta(data["offset"])
+    name = data.get("name")
+    return dt.timezone(offset) if name is None else dt.timezone(offset, name)
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -250,6 +327,34 @@ def _decode_timedelta(body: list) -> dt.timedelta:
     return dt.timedelta(days=days, seconds=seconds, microseconds=microseconds)
 
 
+def _decode_clock(parse: Any) -> Any:
+    """The decoder of ``$datetime`` / ``$time`` (also the plain ISO text of
+    stores written before time zones were kept by name)."""
+
+    def decode(body: Any) -> Any:
+        if isinstance(body, str):
+            return parse(body)
+        text, zone, fold = body
+        value, tzinfo = parse(text), decode_zone(zone)
+        if tzinfo is None:
+            return value.replace(fold=fold)
+        if isinstance(value, dt.datetime) and hasattr(tzinfo, "localize"):
+            return value.astimezone(tzinfo)  # pytz: from the instant
+        return value.replace(tzinfo=tzinfo, fold=fold)  # the wall time, as it was
+
+    return decode
+
+
+def _tock(body: list) -> np.generic:
+    return np.array(body[1], dtype=np.int64).view(np.dtype(body[0]))[()]
+
+
+def _decode_timestamp(body: list) -> pd.Timestamp:
+    stamp = pd.Timestamp(_tock(body[:2]))  # naive, UTC when it has a zone
+    zone = decode_zone(body[2])
+    return stamp if zone is None else stamp.tz_localize("UTC").tz_convert(zone)
+
+
 _DECODERS = {
     "$float": float,
     "$tuple": lambda body: tuple(decode_value(v) for v in body),
@@ -261,13 +366,32 @@ _DECODERS = {
     "$bytearray": lambda body: bytearray(base64.b64decode(body)),
     "$np": _decode_numpy_scalar,
     "$ndarray": _decode_array,
-    "$datetime": dt.datetime.fromisoformat,
+    "$datetime": _decode_clock(dt.datetime.fromisoformat),
     "$date": dt.date.fromisoformat,
-    "$time": dt.time.fromisoformat,
+    "$time": _decode_clock(dt.time.fromisoformat),
     "$timedelta": _decode_timedelta,
     "$decimal": decimal.Decimal,
+    "$timestamp": _decode_timestamp,
+    "$pdtimedelta": lambda body: pd.Timedelta(_tock(body)),
+    "$nat": lambda _body: pd.NaT,
     "$object": dict,
 }
+
+
+#: The manifest metadata key of the sweep's points, as tagged JSON (the
+#: definition keeps descriptions, for comparing sweeps).
+POINT_VALUES = "point_values"
+
+
+def encode_points(points: Any) -> Any:
+    """Parameter points (dicts) as tagged JSON: every value comes back as it
+    was (:func:`decode_points`), a callable as its description."""
+    return [encode_value(dict(point)) for point in points]
+
+
+def decode_points(data: Any) -> list[dict[str, Any]]:
+    """The points :func:`encode_points` encoded."""
+    return [decode_value(point) for point in data]
 
 
 def dumps_tagged(value: Any) -> str:

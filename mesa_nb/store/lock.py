@@ -34,6 +34,11 @@ class StoreLock:
         self.fd: int | None = None
         self._release: Any = None
 
+    @property
+    def held(self) -> bool:
+        """Whether this lock is held (taken and not released)."""
+        return self.fd is not None
+
     def acquire(self) -> None:
         """Take the lock (if not held yet); refuse a store another sweep
         writes, naming it. Warns (stacklevel for the caller's caller) and goes

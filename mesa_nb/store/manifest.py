@@ -2,27 +2,30 @@
 
 A sweep's definition (model, points and the types of their values, options,
 seeds) decides whether a store can be resumed, and the model's fingerprint
-(a hash of its source) whether the code that made the stored runs is still
+(:mod:`.fingerprint`) whether the code that made the stored runs is still
 the code that would make the others. :func:`plan_from_manifest` numbers the
 stored sweep's runs with the planner's own
-:func:`~mesa_nb.core.plan.number_runs`.
+:class:`~mesa_nb.core.plan.Runs` (laid out in the store's blocks).
 """
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import sys
+import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from ..core.designs import Design
+from ..core.errors import StoreError
 from ..core.parameters import ParameterSpace, Sampler
-from ..core.plan import RunSettings, Seeding, SweepPlan
+from ..core.plan import Block, RunSettings, Seeding, SweepPlan
 from ..core.scenarios import scenario_spec
 from ..core.spec import SweepSpec
-from .encoding import class_path, decode_value, to_json
+from .encoding import POINT_VALUES, class_path, decode_points, decode_value, to_json
+from .fingerprint import fingerprint_change as fingerprint_change
+from .fingerprint import model_fingerprint as model_fingerprint
+from .reader import manifest_limits_problem
 
 #: Written into new stores. Version 2: table names encoded as path
 #: components, tagged-JSON values, checksummed batches.
@@ -30,9 +33,6 @@ FORMAT = "mesa_nb-store/2"
 #: Formats this version reads (and resumes).
 READABLE_FORMATS = ("mesa_nb-store/1", FORMAT)
 
-#: Modules whose source is the user's script or notebook, not the model's:
-#: only the class itself is fingerprinted there.
-_SCRIPT_MODULES = ("__main__", "__mp_main__")
 #: Keys of the definition added after the first stores: compared only when
 #: the stored definition has them.
 _OPTIONAL_KEYS = ("point_types",)
@@ -50,7 +50,15 @@ def sweep_definition(plan: SweepPlan) -> dict[str, Any]:
         seeding = {"kind": "parameter"}
     else:
         seeding = {"kind": "master", "master_seed": str(plan.master_seed)}
+        if plan.seeding.scheme != "run":  # stores before 0.2 seeded by RunId
+            seeding["scheme"] = plan.seeding.scheme
     points = list(plan.space.points)
+    layout = {}
+    if plan.blocks is not None:
+        layout["layout"] = [
+            [b.points.start, b.points.stop, b.iterations.start, b.iterations.stop]
+            for b in plan.blocks
+        ]
     return {
         "model": f"{cls.__module__}.{cls.__qualname__}",
         "parameters": list(plan.space.names),
@@ -62,6 +70,7 @@ def sweep_definition(plan: SweepPlan) -> dict[str, Any]:
         "seed_kwarg": plan.settings.seed_kwarg,
         "seeding": seeding,
         **_event_settings(plan),
+        **layout,
     }
 
 
@@ -138,10 +147,19 @@ def _types_text(types: Any) -> str:
     return str(types)
 
 
-def differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """The keys of the definition that differ, described."""
+#: What may grow between a store and the sweep that resumes it.
+_GROWING = ("points", "point_types", "iterations", "layout", "seeding")
+
+
+def differences(
+    stored: dict[str, Any], wanted: dict[str, Any], skip: tuple[str, ...] = ()
+) -> list[str]:
+    """The keys of the definition that differ, described (``skip``: keys
+    compared elsewhere)."""
     changed = []
     for key, value in wanted.items():
+        if key in skip:
+            continue
         if key in _OPTIONAL_KEYS and key not in stored:
             continue  # a store made before the key existed
         if stored.get(key) == value:
@@ -151,112 +169,6 @@ def differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
         else:
             changed.append(key)
     return changed
-
-
-# -- the model's fingerprint ---------------------------------------------------------
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _user_classes(cls: type) -> list[type]:
-    """``cls`` and the classes it inherits from outside Mesa."""
-    found = [cls]
-    for each in cls.__mro__[1:]:
-        root = each.__module__.partition(".")[0]
-        if root not in ("mesa", "builtins", "abc", "typing"):
-            found.append(each)
-    return found
-
-
-def _code_text(code: Any) -> str:
-    """A code object's instructions, names and constants (no file or line)."""
-    consts = [_code_text(c) if inspect.iscode(c) else repr(c) for c in code.co_consts]
-    return repr((code.co_code, code.co_names, code.co_varnames, consts))
-
-
-def _function_text(function: Any) -> tuple[str, bool]:
-    """A function's source, or (False) its bytecode where it has none."""
-    try:
-        return inspect.getsource(function), True
-    except (OSError, TypeError):
-        code = getattr(function, "__code__", None)
-        return (_code_text(code) if code is not None else repr(function)), False
-
-
-def _members_text(cls: type) -> tuple[str, bool]:
-    """A class without a source file (defined in a notebook): the source of
-    each of its functions and its plain class attributes."""
-    parts = [cls.__qualname__, ",".join(class_path(b) for b in cls.__bases__)]
-    exact = True
-    for name, value in sorted(vars(cls).items()):
-        target = getattr(value, "__func__", value)
-        functions = (
-            [target.fget, target.fset, target.fdel]
-            if isinstance(target, property)
-            else [target]
-        )
-        if any(inspect.isfunction(f) for f in functions):
-            for function in functions:
-                if inspect.isfunction(function):
-                    text, from_source = _function_text(function)
-                    exact = exact and from_source
-                    parts.append(f"{name}: {text}")
-        elif not name.startswith("__") and isinstance(
-            value, (bool, int, float, complex, str, bytes, tuple, type(None))
-        ):
-            parts.append(f"{name} = {value!r}")
-    return "\n".join(parts), exact
-
-
-def model_fingerprint(cls: type) -> dict[str, Any]:
-    """Hashes of the model's code: its class (and the classes it inherits
-    from, outside Mesa) and, unless it lives in a script or notebook, its
-    module.
-
-    ``how`` says how the class was read: ``source`` (its source file),
-    ``members`` (the source of its methods, for a class defined in a
-    notebook) or ``bytecode-3.x`` (no source at all; comparable only on the
-    same Python). Fingerprints read in different ways are not compared.
-    """
-    texts, how = [], "source"
-    for each in _user_classes(cls):
-        try:
-            texts.append(inspect.getsource(each))
-        except (OSError, TypeError):
-            text, from_source = _members_text(each)
-            texts.append(text)
-            if how == "source":
-                how = "members"
-            if not from_source:
-                how = f"bytecode-{sys.version_info[0]}.{sys.version_info[1]}"
-    module_sha = None
-    module = sys.modules.get(cls.__module__)
-    if module is not None and cls.__module__ not in _SCRIPT_MODULES:
-        try:
-            module_sha = _sha256(inspect.getsource(module))
-        except (OSError, TypeError):
-            module_sha = None
-    return {
-        "class": class_path(cls),
-        "how": how,
-        "class_sha256": _sha256("\n\n".join(texts)),
-        "module_sha256": module_sha,
-    }
-
-
-def fingerprint_change(stored: Any, current: dict[str, Any]) -> str | None:
-    """What changed in the model's code since ``stored`` was taken, or None
-    (also when the store has no fingerprint, or one not comparable)."""
-    if not isinstance(stored, dict) or stored.get("how") != current["how"]:
-        return None
-    name = current["class"]
-    if stored.get("class_sha256") != current["class_sha256"]:
-        return f"the code of {name} (or of a class it inherits from) changed"
-    before, now = stored.get("module_sha256"), current["module_sha256"]
-    if before and now and before != now:
-        module = name.rpartition(".")[0]
-        return f"the module {module} that defines {name.rpartition('.')[2]} changed"
-    return None
 
 
 # -- reading a manifest --------------------------------------------------------------
@@ -348,7 +260,7 @@ def manifest_problem(manifest: Any) -> str | None:
             return "definition.seeding.master_seed should be a string of digits"
     if kind == "rng" and not isinstance(seeding.get("seeds"), list):
         return "definition.seeding.seeds should be a list"
-    return None
+    return manifest_limits_problem(manifest)
 
 
 def seeding_of(definition: dict[str, Any], seed_source: str | None) -> Seeding:
@@ -357,7 +269,11 @@ def seeding_of(definition: dict[str, Any], seed_source: str | None) -> Seeding:
     if seeding["kind"] == "rng":
         return Seeding("rng", per_iteration=tuple(seeding["seeds"]))
     if seeding["kind"] == "master":
-        return Seeding(seed_source or "seed", master_seed=int(seeding["master_seed"]))
+        return Seeding(
+            seed_source or "seed",
+            master_seed=int(seeding["master_seed"]),
+            scheme=seeding.get("scheme", "run"),
+        )
     names = definition["parameters"]
     return Seeding("parameter", parameter="rng" if "rng" in names else "seed")
 
@@ -376,14 +292,20 @@ def plan_from_manifest(manifest: dict[str, Any], model_cls: type | None) -> Swee
     """
     definition, meta = manifest["definition"], manifest["metadata"]
     sampled = set(meta["sampled"])
+    values = meta.get(POINT_VALUES)  # the points as they were (tagged JSON)
+    exact = (
+        decode_points(values)
+        if isinstance(values, list) and len(values) == len(definition["points"])
+        else None
+    )
     points = tuple(
         {
             n: Sampler(None, takes_rng=False)
             if n in sampled and isinstance(v, dict) and "callable" in v
-            else v
+            else (exact[i][n] if exact is not None and n in exact[i] else v)
             for n, v in point.items()
         }
-        for point in definition["points"]
+        for i, point in enumerate(definition["points"])
     )
     stored = meta.get("spec")
     sweep_spec = decode_value(stored) if isinstance(stored, dict) else None
@@ -405,7 +327,105 @@ def plan_from_manifest(manifest: dict[str, Any], model_cls: type | None) -> Swee
         definition.get("until"),
     )
     seeding = seeding_of(definition, meta.get("seed_source"))
-    return SweepPlan(settings, space, definition["iterations"], seeding, sweep_spec)
+    return SweepPlan(
+        settings,
+        space,
+        definition["iterations"],
+        seeding,
+        sweep_spec,
+        stored_blocks(definition),
+    )
+
+
+# -- growing a store -------------------------------------------------------------------
+def stored_blocks(definition: dict[str, Any]) -> tuple[Block, ...] | None:
+    """How a stored sweep numbers its runs (None: one block, never grown)."""
+    layout = definition.get("layout")
+    if not layout:
+        return None
+    return tuple(Block(range(a, b), range(c, d)) for a, b, c, d in layout)
+
+
+def _texts(points: list[Any]) -> list[str]:
+    """Each stored point as text, with how many equal points stand before it."""
+    seen: dict[str, int] = {}
+    texts = []
+    for point in points:
+        text = json.dumps(point, sort_keys=True)
+        texts.append(f"{text}#{seen.get(text, 0)}")
+        seen[text] = seen.get(text, 0) + 1
+    return texts
+
+
+def _seeds_grow(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    if stored.get("kind") != wanted.get("kind"):
+        return False
+    if stored["kind"] == "rng":  # more iterations: more seeds, the first kept
+        return wanted["seeds"][: len(stored["seeds"])] == stored["seeds"]
+    return stored == wanted
+
+
+def align_with_store(stored: dict[str, Any], plan: SweepPlan) -> tuple[SweepPlan, bool]:
+    """``plan`` laid out as the store at hand numbers its runs, and whether
+    it grows the store (more points, more iterations).
+
+    Stored runs keep their RunIds; new ones are numbered after them. A plan
+    that changes anything else, or drops points or iterations the store
+    holds, is refused (:class:`StoreError` naming it).
+    """
+    seeding = stored["seeding"]
+    if plan.seeding.source in ("seed", "entropy"):
+        plan = replace(
+            plan, seeding=replace(plan.seeding, scheme=seeding.get("scheme", "run"))
+        )
+    wanted = sweep_definition(plan)
+    changed = differences(stored, wanted, skip=_GROWING)
+    if not _seeds_grow(seeding, wanted["seeding"]):
+        changed.append("seeding")
+    held, asked = _texts(stored["points"]), _texts(wanted["points"])
+    where = {text: i for i, text in enumerate(asked)}
+    missing = [t for t in held if t not in where]
+    types = stored.get("point_types"), wanted.get("point_types")
+    if missing and isinstance(types[0], dict) and types[0] != types[1]:
+        changed.append(f"point_types ({_type_change(types[0], types[1])})")
+    elif missing:
+        shown = missing[0].rpartition("#")[0]
+        changed.append(
+            f"points (the store holds {len(missing)} this sweep lacks, e.g. {shown})"
+        )
+    if plan.iterations < stored["iterations"]:
+        changed.append(
+            f"iterations (the store holds {stored['iterations']}, this sweep "
+            f"asks {plan.iterations}: load_store reads them all)"
+        )
+    if changed:
+        raise StoreError(
+            f"The store holds a different sweep (it differs in: {', '.join(changed)})."
+            " A store grows only by more values, more points or more iterations of "
+            "the same sweep. Use a new store directory for this sweep, or run the "
+            "stored definition again to resume it."
+        )
+    taken = set(where[t] for t in held)
+    order = [where[t] for t in held] + [i for i in range(len(asked)) if i not in taken]
+    n_held, n_all = len(held), len(asked)
+    before, after = stored["iterations"], plan.iterations
+    blocks = list(stored_blocks(stored) or (Block(range(n_held), range(before)),))
+    blocks += [
+        block
+        for block in (
+            Block(range(n_held, n_all), range(before)),
+            Block(range(n_all), range(before, after)),
+        )
+        if len(block)
+    ]
+    grows = n_all > n_held or after > before
+    if grows and seeding["kind"] == "master" and "scheme" not in seeding:
+        raise StoreError(
+            "This store was made by mesa_nb before 0.2, which seeded runs by their "
+            "position: it can be resumed as it is but not grown. Use a new store "
+            "for the larger sweep."
+        )
+    return plan.aligned(order, blocks), grows
 
 
 def stored_design(sweep_spec: dict[str, Any] | None) -> Design | None:

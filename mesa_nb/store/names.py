@@ -14,9 +14,12 @@ Layout (Parquet via pyarrow, JSON; never pickle)::
     agenttypes/<part>.parquet
     tables/<name>/<part>.parquet      <name> percent-encoded into one path
     datasets/<name>/<part>.parquet    component (see :func:`encode_name`)
+    compacting/<part>/...     the parts of a compaction, until they are in
+                              place (see :mod:`.compaction`)
 
 ``<part>`` is ``<time_ns, 20 digits>-<random>``, so parts sort in the order
-they were written.
+they were written. A data part is named after its batch: one whose batch has
+no ``runs`` part was never committed.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ DEATHS_NAME = "deaths.json"
 #: them is still empty).
 BOOKKEEPING = (LOCK_NAME, RUNNING_NAME, DEATHS_NAME)
 RUNS_FOLDER = "runs"
+#: Where a compaction stages its merged parts (no ``<table>/*.parquet`` glob
+#: reaches them there).
+STAGING_FOLDER = "compacting"
 _PART = re.compile(r"\d{20}-[0-9a-f]+")
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _MAX_COMPONENT = 150
@@ -133,6 +139,7 @@ class StoreLayout:
         running: the note of the run running in the sweep's own process.
         deaths: how often a sweep's process died running each run.
         runs: the folder of the ``runs`` parts (the commit points).
+        staging: where a compaction stages its parts, one folder per batch.
     """
 
     def __init__(self, root: Path) -> None:
@@ -142,6 +149,7 @@ class StoreLayout:
         self.running = root / RUNNING_NAME
         self.deaths = root / DEATHS_NAME
         self.runs = root / RUNS_FOLDER
+        self.staging = root / STAGING_FOLDER
 
     def run_part(self, part: str) -> Path:
         """The ``runs`` part of the batch ``part``."""
@@ -159,11 +167,20 @@ class StoreLayout:
 
     def folders(self) -> list[Path]:
         """Every folder a file is written into (where temporaries may be)."""
-        folders = [self.root, self.runs, *(self.root / t for t in DATA_TABLES)]
+        return [self.root, self.runs, *self.data_folders()]
+
+    def data_folders(self) -> list[Path]:
+        """The folders the data parts are in (those of user tables and
+        datasets as there are)."""
+        folders = [self.root / t for t in DATA_TABLES]
         for group in (TABLES, DATASETS):
             if (self.root / group).is_dir():
                 folders += [p for p in (self.root / group).iterdir() if p.is_dir()]
         return folders
+
+    def data_parts(self) -> list[Path]:
+        """Every data part in the data folders, committed or not."""
+        return [p for f in self.data_folders() for p in sorted(f.glob("*.parquet"))]
 
     def old_data_parts(self, part: str) -> list[dict[str, Any]]:
         """The data parts of a batch of a store written before checksums."""

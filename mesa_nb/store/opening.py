@@ -8,20 +8,24 @@ model code (unless forced: the new code is then recorded, the old kept).
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import StoreError
 from ..core.plan import SweepPlan
 from .atomic import AtomicFiles, is_temporary
-from .encoding import to_json
+from .encoding import POINT_VALUES, encode_points, to_json
+from .fingerprint import fingerprint_change
 from .manifest import (
     FORMAT,
     READABLE_FORMATS,
-    differences,
-    fingerprint_change,
+    align_with_store,
     manifest_problem,
+    sweep_definition,
 )
 from .names import BOOKKEEPING, StoreLayout
+from .reader import check_part_file
 
 
 def read_manifest(layout: StoreLayout) -> dict[str, Any]:
@@ -29,6 +33,7 @@ def read_manifest(layout: StoreLayout) -> dict[str, Any]:
     one."""
     path = layout.manifest
     try:
+        check_part_file(layout.root, path, os.lstat(path))  # no link, no device
         manifest = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
         raise StoreError(
@@ -81,27 +86,39 @@ def check_empty(layout: StoreLayout) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Opening:
+    """What a sweep brings to the store it opens: its plan, what the manifest
+    records besides the definition, its code's fingerprint, and ``force``
+    (resume although that code changed)."""
+
+    plan: SweepPlan
+    metadata: dict[str, Any]
+    fingerprint: dict[str, Any]
+    force: bool = False
+
+
 def prepare_manifest(
-    layout: StoreLayout,
-    files: AtomicFiles,
-    plan: SweepPlan,
-    metadata: dict[str, Any],
-    definition: dict[str, Any],
-    fingerprint: dict[str, Any],
-    force: bool,
-) -> None:
+    layout: StoreLayout, files: AtomicFiles, opening: Opening
+) -> SweepPlan:
     """Write the manifest of a new store, or check an existing store's
-    (under the store's lock)."""
+    (under the store's lock); return the plan laid out as the store numbers
+    its runs (a store that grows gets its new definition written)."""
     if layout.manifest.is_file():
-        _check_resume(layout, files, definition, fingerprint, force)
-        return
+        return _check_resume(layout, files, opening)
     check_empty(layout)
+    plan = opening.plan
     manifest = {
         "format": FORMAT,
-        "definition": definition,
-        "metadata": {**plan.describe(), **metadata, "model_fingerprint": fingerprint},
+        "definition": sweep_definition(plan),
+        "metadata": {
+            **plan.describe(),
+            **opening.metadata,
+            "model_fingerprint": opening.fingerprint,
+        },
     }
     write_manifest(layout, files, manifest)
+    return plan
 
 
 def write_manifest(
@@ -113,23 +130,17 @@ def write_manifest(
 
 
 def _check_resume(
-    layout: StoreLayout,
-    files: AtomicFiles,
-    definition: dict[str, Any],
-    fingerprint: dict[str, Any],
-    force: bool,
-) -> None:
+    layout: StoreLayout, files: AtomicFiles, opening: Opening
+) -> SweepPlan:
+    plan, metadata, fingerprint = opening.plan, opening.metadata, opening.fingerprint
     manifest = read_manifest(layout)
-    changed = differences(manifest["definition"], definition)
-    if changed:
-        raise StoreError(
-            f"{layout.root} holds a different sweep (it differs in: "
-            f"{', '.join(changed)}). Use a new store directory for this "
-            "sweep, or run the stored definition again to resume it."
-        )
-    metadata = manifest["metadata"]
-    change = fingerprint_change(metadata.get("model_fingerprint"), fingerprint)
-    if change and not force:
+    try:
+        aligned, grows = align_with_store(manifest["definition"], plan)
+    except StoreError as exc:
+        raise StoreError(f"{layout.root}: {exc}") from None
+    stored_metadata = manifest["metadata"]
+    change = fingerprint_change(stored_metadata.get("model_fingerprint"), fingerprint)
+    if change and not opening.force:
         raise StoreError(
             f"{layout.root} was written by other model code: {change} since its "
             "runs were stored. Pass force=True (%%batchrun --force) to resume "
@@ -137,13 +148,29 @@ def _check_resume(
         )
     rewrite = manifest["format"] != FORMAT
     if change:  # forced: the new code is recorded, the old one kept
-        history = metadata.setdefault("earlier_fingerprints", [])
-        history.append(metadata.get("model_fingerprint"))
-        metadata["model_fingerprint"] = fingerprint
+        history = stored_metadata.setdefault("earlier_fingerprints", [])
+        history.append(stored_metadata.get("model_fingerprint"))
+        stored_metadata["model_fingerprint"] = fingerprint
+        rewrite = True
+    if grows:  # the store's sweep is now the larger one; what it was is kept
+        before = manifest["definition"]
+        stored_metadata.setdefault("grown_from", []).append(
+            {"n_points": len(before["points"]), "iterations": before["iterations"]}
+        )
+        manifest["definition"] = sweep_definition(aligned)
+        stored_metadata[POINT_VALUES] = encode_points(aligned.space.points)
+        stored_metadata.update(
+            {
+                k: v
+                for k, v in {**aligned.describe(), **metadata}.items()
+                if k not in ("created_at",)
+            }
+        )
         rewrite = True
     if rewrite:
         manifest["format"] = FORMAT
         write_manifest(layout, files, manifest)
+    return aligned
 
 
 def _newer(found: Any) -> bool:

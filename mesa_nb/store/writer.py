@@ -5,7 +5,9 @@ last: the commit point, whose metadata lists the data parts with their
 sha256, size and row count, and a checksum of its own rows. Every file is
 written atomically and durably (:mod:`.atomic`). A run counts as stored only
 once its ``runs`` row exists, so a killed kernel loses at most the runs in
-flight and never leaves half a run behind.
+flight and never leaves half a run behind. A batch whose parts cannot all be
+written (a full disk) removes those it wrote; a cancelled run is never
+stored (a resume runs it again).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import json
 from typing import Any
 
 from ..core.columns import chunks_to_frame, frame_to_chunk
-from ..core.records import Batch, BatchOutcome, Chunk, RunRecord, sort_keys
-from .atomic import AtomicFiles
+from ..core.records import Batch, BatchOutcome, Chunk, RunRecord, Status, sort_keys
+from .atomic import AtomicFiles, remove_file
 from .encoding import _pyarrow, chunk_to_parquet, dumps_tagged, table_to_parquet
 from .names import PartNames, StoreLayout, store_root
 
@@ -57,33 +59,46 @@ class BatchWriter:
             return
         self.commit(outcome.records, *self.write_parts(outcome.data))
 
-    def write_parts(self, data: Batch) -> tuple[str, list[FileEntry]]:
+    def write_parts(
+        self, data: Batch, part: str | None = None, under: str = ""
+    ) -> tuple[str, list[FileEntry]]:
         """Write a batch's data parts (not its records), one per table; return
-        the part name and what :meth:`commit` records of each file."""
-        part = self.names.new()
-        files = []
-        for group, name, chunks in data.items():
-            chunks = [chunk for chunk in chunks if chunk]
-            if not chunks:
-                continue
-            one = (
-                chunks[0]
-                if len(chunks) == 1
-                else joined(chunks, sort_keys(group, name))
-            )
-            raw, rows = chunk_to_parquet(one)
-            relative = self.layout.data_part(group, name, part)
-            self.files.write(self.layout.root / relative, raw)
-            files.append(
-                {
-                    "group": group,
-                    "name": name,
-                    "path": relative,
-                    "sha256": hashlib.sha256(raw).hexdigest(),
-                    "bytes": len(raw),
-                    "rows": rows,
-                }
-            )
+        the part name and what :meth:`commit` records of each file.
+
+        ``under``: a folder of the store the parts go into instead of their
+        own (compaction stages its parts there). If a part cannot be written
+        (a full disk), the parts written before it are removed and the error
+        raised: no part of an uncommitted batch is left for a glob to read.
+        """
+        part = part or self.names.new()
+        files: list[FileEntry] = []
+        try:
+            for group, name, chunks in data.items():
+                chunks = [chunk for chunk in chunks if chunk]
+                if not chunks:
+                    continue
+                one = (
+                    chunks[0]
+                    if len(chunks) == 1
+                    else joined(chunks, sort_keys(group, name))
+                )
+                raw, rows = chunk_to_parquet(one)
+                relative = f"{under}{self.layout.data_part(group, name, part)}"
+                self.files.write(self.layout.root / relative, raw)
+                files.append(
+                    {
+                        "group": group,
+                        "name": name,
+                        "path": relative,
+                        "sha256": hashlib.sha256(raw).hexdigest(),
+                        "bytes": len(raw),
+                        "rows": rows,
+                    }
+                )
+        except BaseException:
+            for entry in files:
+                remove_file(self.layout.root / entry["path"])
+            raise
         return part, files
 
     def write_records(self, records: list[RunRecord], part: str | None = None) -> None:
@@ -94,7 +109,17 @@ class BatchWriter:
         self, records: list[RunRecord], part: str, files: list[FileEntry]
     ) -> None:
         """Write the ``runs`` part of batch ``part``: its records, and its
-        data ``files`` with their checksums (the batch's commit point)."""
+        data ``files`` with their checksums (the batch's commit point).
+
+        Cancelled records are left out (a run stored as cancelled would be
+        skipped by a resume); a batch of cancelled runs only is not stored,
+        and its data ``files`` are removed.
+        """
+        records = [r for r in records if r.status != Status.CANCELLED]
+        if not records:
+            for entry in files:
+                remove_file(self.layout.root / entry["path"])
+            return
         pa, _ = _pyarrow()
         columns = {
             "RunId": pa.array([r.run_id for r in records], pa.int64()),
