@@ -371,7 +371,8 @@ def test_until_runs_to_a_model_time_with_a_time_column():
 
 def test_until_is_refused_when_not_a_time():
     with pytest.raises(
-        mesa_nb.SweepOptionError, match="until must be a model time above 0"
+        mesa_nb.SweepOptionError,
+        match=r"until must be a model time \(a number\) above 0",
     ):
         mesa_nb.sweep(Clock, {}, until=0)
     with pytest.raises(mesa_nb.SweepOptionError, match="a number"):

@@ -73,11 +73,22 @@ def _time(model: Any) -> float | None:
 def _advance(model: Any, until: float | None) -> Any:
     """One slice of a run: a step, or (with ``until``) one unit of model time."""
     if until is not None:
+        if mesa_adapter.RUN_UNTIL_ENDS_RUN:  # Mesa 4: a run_until ends the run
+            return lambda: _unit_by_step(model, until)
         return lambda: model.run_until(min(until, math.floor(model.time) + 1))
     simulator = mesa_adapter.simulator_of(model)
     if simulator is not None and not mesa_adapter.HAS_MODEL_TIME:
         return lambda: simulator.run_for(1)  # Mesa 3.3: events live there
     return model.step
+
+
+def _unit_by_step(model: Any, until: float) -> None:
+    """Mesa 4's slice of ``until``: a whole unit with ``model.step()`` (which
+    sends no RUN_ENDED), ``run_until`` only for what is left below one unit."""
+    if model.time == math.floor(model.time) and model.time + 1 <= until:
+        model.step()
+    else:
+        model.run_until(min(until, math.floor(model.time) + 1))
 
 
 def drive(
@@ -106,14 +117,14 @@ def drive(
     """
     collector = getattr(model, "datacollector", None)
     seen = model_record_count(collector)
-    steps = [int(model.steps)] * seen
+    steps = [mesa_adapter.steps_of(model)] * seen
     times = [_time(model)] * seen
     advance = _advance(model, until)
 
     def more() -> bool:
         if until is not None:
             return model.time < until
-        return model.steps < max_steps
+        return mesa_adapter.steps_of(model) < max_steps
 
     first = True
     while model.running and more():
@@ -123,7 +134,7 @@ def drive(
             raise RunTimedOut
         advance()
         if pulse is not None:
-            pulse(model.steps)
+            pulse(mesa_adapter.steps_of(model))
         if collector is None:  # a collector made in a step, not in __init__
             collector = getattr(model, "datacollector", None)
         empty = first and require_data and collector is None
@@ -132,12 +143,14 @@ def drive(
         first = False
         count = model_record_count(collector)
         if count != seen:
-            steps.extend([int(model.steps)] * (count - seen))
+            steps.extend([mesa_adapter.steps_of(model)] * (count - seen))
             times.extend([_time(model)] * (count - seen))
             seen = count
     final_time = _time(model)
     has_time = final_time is not None
-    return Driven(steps, times if has_time else None, int(model.steps), final_time)
+    return Driven(
+        steps, times if has_time else None, mesa_adapter.steps_of(model), final_time
+    )
 
 
 def kept_steps(collected: list[int], period: int) -> set[int]:
@@ -244,8 +257,9 @@ def read_datasets(model: Any, period: int) -> dict[str, dict[str, np.ndarray]]:
     A dataset name used by two recorders is prefixed with the attribute name.
     """
     found: list[tuple[str, str, pd.DataFrame]] = []
-    for attribute, recorder in mesa_adapter.data_recorders(model).items():
-        recorder.finalise()
+    recorders = mesa_adapter.data_recorders(model)
+    mesa_adapter.finalise_recorders(model, recorders)
+    for attribute, recorder in recorders.items():
         for name, frame in recorder.get_all_dataframes().items():
             found.append((attribute, name, frame))
     names = [name for _, name, _ in found]

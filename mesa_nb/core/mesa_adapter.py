@@ -30,6 +30,26 @@ mesa = _import_mesa_keeping_start_method()
 MESA_VERSION: str = mesa.__version__
 Model = mesa.Model
 Agent = mesa.Agent
+#: Mesa 4 has no step counter (``model.steps``), no ``mesa.batch_run``, and its
+#: DataRecorders record the end of a run on the RUN_ENDED signal.
+MESA_4 = int(MESA_VERSION.split(".")[0]) >= 4
+
+
+def steps_of(model: Any) -> int:
+    """How many steps the model has taken: Mesa 3's ``model.steps``.
+
+    Mesa 4 has no step counter: its default schedule (the recurring event that
+    calls the user's ``step`` once per unit of time) counts its executions
+    (after the step returns, so a step that raised is not counted, where Mesa
+    3 counted it); without that schedule, the whole units of model time.
+    """
+    if not MESA_4:
+        return int(model.steps)
+    schedule = getattr(model, "_default_schedule", None)
+    count = getattr(schedule, "execution_count", None)
+    if isinstance(count, int):
+        return count
+    return int(model.time)
 
 
 def release_model(model: Any) -> None:
@@ -52,7 +72,7 @@ def release_model(model: Any) -> None:
 #: ``tests/test_collect.py`` checks this path against the public API.
 READ_AGENT_RECORDS = True
 #: The Mesa lines whose ``DataCollector._agent_records`` layout was checked.
-KNOWN_AGENT_RECORD_LAYOUT = ("3.",)
+KNOWN_AGENT_RECORD_LAYOUT = ("3.", "4.0.")
 
 
 def agent_record_steps(collector: Any) -> dict[int, Any] | None:
@@ -101,8 +121,33 @@ Simulator: Any = _optional("mesa.experimental.devs.simulator", "Simulator")
 HAS_MODEL_TIME = hasattr(Model, "run_until")
 #: Whether ``mesa.batch_run`` takes ``rng=`` (Mesa 3.4+): it then fills an
 #: ``rng`` key in every row, refuses ``rng`` with ``iterations`` and warns
-#: that ``iterations`` is deprecated.
-BATCH_RUN_TAKES_RNG = "rng" in inspect.signature(mesa.batch_run).parameters
+#: that ``iterations`` is deprecated. Mesa 4 has no ``batch_run``: the drop-in
+#: keeps the contract of the last one (3.5), so the flag is True there.
+_batch_run = getattr(mesa, "batch_run", None)
+BATCH_RUN_TAKES_RNG = (
+    _batch_run is None or "rng" in inspect.signature(_batch_run).parameters
+)
+#: Mesa 4: ``run_until``/``run_for`` send RUN_ENDED, on which every DataRecorder
+#: records, so a run is sliced with ``model.step()`` (one unit of time each)
+#: and ``run_until`` is used only for a fractional remainder of ``until``.
+_ModelSignals: Any = _optional("mesa.experimental.mesa_signals", "ModelSignals")
+RUN_UNTIL_ENDS_RUN = MESA_4 and hasattr(_ModelSignals, "RUN_ENDED")
+
+
+def finalise_recorders(model: Any, recorders: dict[str, Any]) -> None:
+    """Record the end of the run in each of the model's DataRecorders, once.
+
+    Mesa 3.5: ``recorder.finalise()``. Mesa 4: the RUN_ENDED signal
+    ``run_until`` sends (a recorder overwrites a record already taken at that
+    time, so nothing is recorded twice).
+    """
+    if not recorders:
+        return
+    if RUN_UNTIL_ENDS_RUN and not hasattr(next(iter(recorders.values())), "finalise"):
+        model.notify("model", _ModelSignals.RUN_ENDED)
+        return
+    for recorder in recorders.values():
+        recorder.finalise()
 
 
 def model_seeded_with(model: Any, seed: Any) -> bool | None:

@@ -54,7 +54,7 @@ KINDS = {
     "seeds": "whole numbers, 0 or more, one per iteration",
     "processes": "a whole number of processes, 1 or more, or 'all'",
     "seconds": "a number of seconds above 0",
-    "time": "a model time above 0",
+    "time": "a model time (a number) above 0",
     "text": "text",
     "flag": "True or False",
     "name": "a Python name",

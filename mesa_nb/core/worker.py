@@ -268,7 +268,7 @@ def run_one(
             )
     except RunTimedOut:
         record.status = Status.TIMEOUT
-        reached = int(model.steps) if model is not None else 0
+        reached = mesa_adapter.steps_of(model) if model is not None else 0
         record.error = (
             f"RunTimedOut: the run went past its time limit of {settings.timeout} s "
             f"(after {reached} steps)"
@@ -277,7 +277,9 @@ def run_one(
     except KeyboardInterrupt:
         raise
     except CollectsNothing:
-        when = "after its first step" if model.steps else "after __init__"
+        when = (
+            "after its first step" if mesa_adapter.steps_of(model) else "after __init__"
+        )
         refusal = str(no_collector_error(settings.model_cls, when))
         record.status = Status.FAILED
         record.error, record.refusal = f"ModelClassError: {refusal}", refusal
@@ -289,7 +291,7 @@ def run_one(
         data = None
     finally:
         if model is not None:
-            record.steps = int(model.steps)
+            record.steps = mesa_adapter.steps_of(model)
             mesa_adapter.release_model(model)
     record.wall_time = time.perf_counter() - start
     return record, data
