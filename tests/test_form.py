@@ -606,3 +606,16 @@ def test_store_and_client_options_reach_the_core_and_the_code(ns, tmp_path):
     assert again.metadata["resumed_runs"] == 1
     shown = "".join(o.get("text", "") for o in f.output.outputs)
     assert "Resumed from" in shown
+
+
+def test_the_design_dropdown_shows_grid_and_every_checkbox_its_whole_label(ns):
+    f = SweepForm(BoltzmannWealth, namespace=ns)
+    design = f.options["design"].widget
+    assert design.value == "grid" and design.label == "grid"  # not a blank box
+    assert f.validate() is not None and f.request.options.design is None
+    design.value = "lhs"
+    f._refresh()
+    assert f.state.options["design"] == "lhs"
+    for name in ("check_reproducible", "in_memory", "retry_failed", "force"):
+        box = f.options[name].widget
+        assert box.style.description_width == "initial" and not box.indent

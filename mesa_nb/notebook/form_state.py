@@ -504,7 +504,9 @@ def option_values(options: SweepOptions) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for opt in offered(FORM):
         value = options.values[opt.name]
-        if opt.kind in ("flag", "choice") or uses_number_box(opt):
+        if opt.kind == "choice":  # a dropdown: None (a grid) is shown as "grid"
+            values[opt.name] = GRID if value is None else value
+        elif opt.kind == "flag" or uses_number_box(opt):
             values[opt.name] = value
         elif opt.name == "scenario" and isinstance(value, type):
             values[opt.name] = value.__name__
@@ -524,6 +526,8 @@ def read_options(
     read: dict[str, Any] = {}
     for opt in offered(FORM):
         value = values.get(opt.name, opt.default)
+        if opt.kind == "choice" and value in (GRID, ""):
+            value = None  # the design dropdown's "grid": no design
         try:
             value = opt.from_text(value) if isinstance(value, str) else opt.check(value)
             if opt.name == "scenario" and isinstance(value, str):

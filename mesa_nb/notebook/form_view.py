@@ -224,10 +224,11 @@ def option_control(opt: Option, value: Any) -> w.Widget:
     }
     if uses_number_box(opt):
         return w.IntText(value=value, **common)
-    if opt.kind == "flag":
-        return w.Checkbox(value=value, indent=True, **common)
+    if opt.kind == "flag":  # the label beside the box, in full
+        common["style"] = {"description_width": "initial"}
+        return w.Checkbox(value=value, indent=False, **common)
     if opt.kind == "choice":
-        choices = [(GRID, None), *((str(c), c) for c in opt.choices)]
+        choices = [GRID, *(str(c) for c in opt.choices)]
         return w.Dropdown(options=choices, value=value, **common)
     if opt.kind == "processes":
         cores = str(os.cpu_count() or 1)
