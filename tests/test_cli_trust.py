@@ -14,6 +14,7 @@ from pathlib import Path
 import mesa
 import numpy
 import pytest
+from test_fingerprint import git  # the same git, with a fixed author
 
 MESA_NB = str(Path(sys.executable).with_name("mesa-nb"))
 
@@ -169,17 +170,6 @@ def test_sigterm_stops_a_run_as_ctrl_c_does(project):
     assert second.returncode == 0, second.stderr
     assert "2 runs loaded from the store" in second.stdout
     assert "4 runs (4 ok, 0 failed)" in second.stdout
-
-
-def git(folder: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 def test_status_and_export_show_where_the_runs_came_from(project):

@@ -65,18 +65,23 @@ def test_a_stored_design_is_analysed_from_a_cell(project, ipython):
     assert _ranked(project / "cell") == ["a", "b"]
 
 
+def _run_headless(project: Path) -> subprocess.CompletedProcess:
+    """``python -m mesa_nb run exp.toml -q`` in the project folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "mesa_nb", "run", "exp.toml", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+    )
+
+
 def test_a_stored_design_is_analysed_after_mesa_nb_run(project):
     (project / "exp.toml").write_text(
         'model = "linear:Linear"\nmax_steps = 1\nseed = 1\nstore = "headless"\n'
         "[parameters]\na = {between = [0, 1]}\nb = {between = [0, 1]}\n"
         '[design]\nmethod = "sobol"\nsamples = 16\n'
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "mesa_nb", "run", "exp.toml", "-q"],
-        capture_output=True,
-        text=True,
-        cwd=project,
-    )
+    done = _run_headless(project)
     assert done.returncode == 0, done.stderr
     assert _ranked(project / "headless") == ["a", "b"]
 
@@ -85,12 +90,7 @@ def test_a_headless_file_without_a_store_keeps_its_runs_beside_it(project):
     (project / "exp.toml").write_text(
         'model = "linear:Linear"\nmax_steps = 1\nseed = 1\n[parameters]\na = [0, 1]\n'
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "mesa_nb", "run", "exp.toml", "-q"],
-        capture_output=True,
-        text=True,
-        cwd=project,
-    )
+    done = _run_headless(project)
     assert done.returncode == 0, done.stderr
     assert "exp-runs" in done.stderr  # it says where
     assert mesa_nb.load_store(project / "exp-runs").n_ok == 2

@@ -223,7 +223,8 @@ class Surrogates(mesa.Model):
 
 
 # -- 4. a kernel shutting down cancels the runs in flight ----------------------------
-KERNEL_LIKE_EXIT = textwrap.dedent(
+#: A background sweep of 12 long runs into a store, started and seen running.
+START_IN_BACKGROUND = textwrap.dedent(
     """
     import os, signal, sys, threading
     sys.path.insert(0, {tests!r})
@@ -241,6 +242,11 @@ KERNEL_LIKE_EXIT = textwrap.dedent(
                          processes=2, store={store!r}, background=True,
                          on_progress=on_progress)
     seen.wait()  # runs are in flight now
+    """
+)
+
+KERNEL_LIKE_EXIT = START_IN_BACKGROUND + textwrap.dedent(
+    """
     how = {how!r}
     if how == "kernel":
         # What a Jupyter kernel does when it shuts down or restarts: terminate
@@ -283,22 +289,7 @@ def test_runs_in_flight_when_the_process_goes_are_cancelled_never_crashed(
     _resumes(store)
 
 
-KERNEL_CELL = textwrap.dedent(
-    """
-    import sys, threading
-    sys.path.insert(0, {tests!r})
-    import mesa_nb
-    from test_run_trust import Busy
-    seen = threading.Event()
-    def on_progress(event):
-        if event.record is not None and event.done >= 2:
-            seen.set()
-    live = mesa_nb.sweep(Busy, {{"k": list(range(12))}}, max_steps=600, seed=1,
-                         processes=2, store={store!r}, background=True,
-                         on_progress=on_progress)
-    seen.wait()
-    """
-)
+KERNEL_CELL = START_IN_BACKGROUND  # run as one cell of a real kernel
 
 
 @pytest.mark.slow

@@ -50,7 +50,7 @@ import cloudpickle
 
 from ..core.errors import MesaNbError
 from ..core.options import FILE, RUN, SPEC, SweepOptions, offered
-from ..core.spec import SweepSpec, is_range_dict, range_of, range_to_dict
+from ..core.spec import SweepSpec, is_range_dict, range_of
 from .session import Prepared, resolved_spec
 
 #: The file keys of the options, and the option each stands for.
@@ -402,7 +402,6 @@ __all__ = [
     "ExperimentError",
     "import_model",
     "load_experiment",
-    "range_to_dict",
     "read_spec",
     "save_experiment",
     "save_result_experiment",

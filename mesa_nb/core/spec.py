@@ -23,7 +23,7 @@ import pandas as pd
 
 from .designs import DESIGNS, Design, Range, between, integers, make_design, one_of
 from .errors import ParameterError, SweepOptionError
-from .options import OPTIONS, RUN, SHOW, SPEC, SweepOptions
+from .options import RUN, SPEC, SweepOptions
 from .options import option as option_named
 from .parameters import Fixed
 
@@ -326,8 +326,6 @@ def _points(parameters: Any) -> list[dict[str, Any]]:
     return [{str(k): _plain(v) for k, v in point.items()} for point in records]
 
 
-#: Option names a spec records (``show`` options are the front end's own).
-SPEC_OPTION_NAMES = tuple(o.name for o in OPTIONS if o.stage != SHOW)
 
 __all__ = [
     "RANGE_MAKERS",

@@ -25,7 +25,7 @@ from typing import Any
 from ..api import session
 from ..api.reports import cell_code, python_code
 from ..api.session import Prepared, spec_of
-from ..core.designs import DESIGNS, Range, between, integers, one_of
+from ..core.designs import Range, between, integers, one_of
 from ..core.errors import MesaNbError, ParameterError
 from ..core.options import CONFIG, FORM, Option, SweepOptions, offered
 from ..core.plan import SEED_NAMES
@@ -339,9 +339,8 @@ def core_value(value: Any, swept: bool) -> Any:
     return value
 
 
-#: The form's design choices: a grid (None), or a sampling design by name.
+#: How the form's design dropdown shows "no design": a full grid.
 GRID = "grid"
-DESIGN_CHOICES = (GRID, *DESIGNS)
 
 
 def model_reference(model_cls: type, namespace: dict[str, Any]) -> str:
