@@ -150,6 +150,40 @@ class SweepResult:
         """True if the sweep was stopped before every run had its turn."""
         return bool(self.metadata.get("interrupted", False))
 
+    # -- tables joined with their runs ------------------------------------------
+    def table(self, name: str) -> pd.DataFrame:
+        """A table by name: ``"runs"``, ``"model"``, ``"agents"``,
+        ``"agenttypes"``, or a collector table or recorder dataset."""
+        if name in ("runs", "model", "agents", "agenttypes"):
+            return getattr(self, name)
+        for group in (self.tables, self.datasets):
+            if name in group:
+                return group[name]
+        known = ["runs", "model", "agents", "agenttypes", *self.tables, *self.datasets]
+        raise KeyError(f"No table {name!r}; the tables are: {', '.join(known)}.")
+
+    def with_parameters(self, table: str = "agents") -> pd.DataFrame:
+        """``table`` with each row's ``iteration``, ``seed`` and parameter
+        values beside its RunId (a join with :attr:`runs`, made when asked).
+
+        ``result.with_parameters("agents")`` filters the way Mesa's rows do:
+        ``df[(df.n == 10) & (df.iteration == 2)]``. Columns the table has
+        already (``model`` carries the parameters) are not added twice.
+        Columns come in the order RunId, iteration, seed, parameters, then
+        the table's own.
+        """
+        frame = self.table(table)
+        if table == "runs":
+            return frame
+        wanted = ["iteration", "seed", *self.parameter_names]
+        extra = [c for c in dict.fromkeys(wanted) if c not in frame.columns]
+        if not extra:
+            return frame
+        keys = self.runs[["RunId", *extra]]
+        joined = frame.merge(keys, on="RunId", how="left", sort=False)
+        first = ["RunId", *dict.fromkeys(wanted)]
+        return joined[first + [c for c in frame.columns if c not in first]]
+
     # -- Mesa's format --------------------------------------------------------
     def to_mesa_rows(
         self, seed_key: str | bool | None = True, seeds_shown: bool = True
