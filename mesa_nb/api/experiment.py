@@ -50,7 +50,13 @@ import cloudpickle
 
 from ..core.errors import MesaNbError
 from ..core.options import FILE, RUN, SPEC, SweepOptions, offered
-from ..core.spec import SweepSpec, is_range_dict, range_of
+from ..core.spec import (
+    SweepSpec,
+    is_range_dict,
+    is_scenario_dict,
+    range_of,
+    scenario_from_dict,
+)
 from .session import Prepared, resolved_spec
 
 #: The file keys of the options, and the option each stands for.
@@ -180,6 +186,14 @@ def read_spec(settings: dict[str, Any], folder: Path, file: str) -> SweepSpec:
     if not isinstance(raw, dict):
         raise ExperimentError(f"{_where(file, 'parameters')} should be a table.")
     parameters: Any = {name: _value(name, v, file) for name, v in raw.items()}
+    for name, value in parameters.items():  # Mesa scenarios, as the spec writes them
+        if isinstance(value, list) and value and all(map(is_scenario_dict, value)):
+            parameters[name] = [
+                scenario_from_dict(
+                    v, lambda ref, what: import_model(ref, folder, file, what)
+                )
+                for v in value
+            ]
     for name, spec in (flat.get("design.ranges") or {}).items():  # older files
         if not is_range_dict(spec):
             raise ExperimentError(

@@ -198,6 +198,36 @@ def scenario_values(scenario: Any) -> dict[str, Any]:
     return {k: v for k, v in dict(scenario).items() if k != "rng"}
 
 
+def scenario_id_names() -> tuple[str, ...]:
+    """The ids a Scenario is built with: ``scenario_id`` and ``replication_id``
+    on Mesa 4 (keywords of ``Scenario.__init__``), none on Mesa 3.5 (its
+    ``_scenario_id`` is a private counter)."""
+    if Scenario is None:
+        return ()
+    try:
+        params = inspect.signature(Scenario.__init__).parameters
+    except (TypeError, ValueError):  # pragma: no cover - exotic builds
+        return ()
+    return tuple(n for n in ("scenario_id", "replication_id") if n in params)
+
+
+def scenario_ids(scenario: Any) -> dict[str, Any]:
+    """A scenario's ``scenario_id`` and ``replication_id`` (Mesa 4; else {})."""
+    return {name: getattr(scenario, name, None) for name in scenario_id_names()}
+
+
+def scenario_generator(scenario: Any) -> tuple[Any, Any] | None:
+    """Mesa 4: the seed sequence of a scenario's generator and the state it
+    started from (``initial_rng_state``), ``(None, state)`` if it has no seed
+    sequence. None where ``rng`` is a plain field (Mesa 3.5): a seed or None.
+    """
+    rng = getattr(scenario, "rng", None)
+    state = getattr(scenario, "initial_rng_state", None)
+    if not isinstance(rng, np.random.Generator) or not isinstance(state, dict):
+        return None
+    return getattr(rng.bit_generator, "seed_seq", None), state
+
+
 def data_recorders(model: Any) -> dict[str, Any]:
     """The model's DataRecorders by attribute name (public attributes only).
 

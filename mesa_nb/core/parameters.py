@@ -316,7 +316,10 @@ def expand_parameters(parameters: Any) -> ParameterSpace:
     if isinstance(parameters, Iterator):
         parameters = read_at_most(parameters, "The iterator of points")
     if isinstance(parameters, Sequence) and not isinstance(parameters, str | bytes):
-        return points_space(list(parameters), "list of points")
+        parameters = list(parameters)
+        if parameters and all(mesa_adapter.is_scenario(p) for p in parameters):
+            return _from_mapping({"scenario": parameters})  # Mesa's experiments
+        return points_space(parameters, "list of points")
     raise ParameterError(
         f"parameters must be a dict of name -> value(s), a list of dicts or a "
         f"pandas DataFrame, not {type(parameters).__name__}."

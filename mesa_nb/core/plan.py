@@ -24,7 +24,12 @@ from .limits import MAX_RUNS
 from .options import SweepOptions, option
 from .parameters import ParameterSpace, PerRun, Sampler, expand_parameters
 from .records import RunSpec, run_parameters
-from .scenarios import ScenarioSpec, scenario_spec, unpack_scenarios
+from .scenarios import (
+    ScenarioSpec,
+    check_scenario_seeding,
+    scenario_spec,
+    unpack_scenarios,
+)
 from .seeding import derive_seed, fresh_master_seed, point_seed
 
 SEED_NAMES = ("rng", "seed")
@@ -578,6 +583,7 @@ def plan_sweep(
     space = expand_parameters(parameters)
     space = _supply_simulators(model_cls, space)
     space, scenario_used = _scenario_route(model_cls, space, options.scenario)
+    check_scenario_seeding(scenario_used, iterations, seed, rng)
     fields = check_parameter_names(model_cls, space, scenario_used)
     _check_reserved(space)
     check_value_kinds(model_cls, space, scenario_used)
@@ -639,18 +645,23 @@ def build_kwargs(settings: RunSettings, params: dict[str, Any], seed: Any) -> di
     """The keyword arguments one run's model is built with.
 
     Builds what each run must have for itself: its scenario (seeded with the
-    run's seed) and per-run objects such as a simulator.
+    run's seed) and per-run objects such as a simulator. A run that builds a
+    scenario is never given ``rng``/``seed`` beside it (Mesa 4 refuses both):
+    its seed is in the scenario. The names set by ready-made scenarios go
+    back into the scenario even where the model also takes a keyword of
+    that name (the run is then the scenario it was given).
     """
     kwargs = {
         name: value.build() if isinstance(value, PerRun) else value
         for name, value in params.items()
     }
-    if settings.scenario is not None:
-        fields = {n: kwargs.pop(n) for n in settings.scenario_fields}
+    scenario = settings.scenario
+    if scenario is not None:
+        names = dict.fromkeys((*settings.scenario_fields, *scenario.given))
+        fields = {n: kwargs.pop(n) for n in names if n in kwargs}
         for name in SEED_NAMES:
-            if name not in _model_signature(settings.model_cls).parameters:
-                kwargs.pop(name, None)  # a seed parameter: it seeds the scenario
-        kwargs["scenario"] = settings.scenario.build(fields, seed)
+            kwargs.pop(name, None)  # a seed parameter: it seeds the scenario
+        kwargs["scenario"] = scenario.build(fields, seed)
     elif settings.seed_kwarg is not None:
         kwargs[settings.seed_kwarg] = seed
     return kwargs

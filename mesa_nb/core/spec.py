@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import mesa_adapter
 from .designs import DESIGNS, Design, Range, between, integers, make_design, one_of
 from .errors import ParameterError, SweepOptionError
 from .options import RUN, SPEC, SweepOptions
 from .options import option as option_named
 from .parameters import Fixed
+from .scenarios import NO_SEED, scenario_seed
 
 #: The spec's format, written with it; readers refuse other formats.
 SPEC_FORMAT = "mesa_nb-sweep/1"
@@ -70,9 +72,47 @@ def model_reference(model_cls: Any) -> str:
     return f"{model_cls.__module__}:{model_cls.__qualname__}"
 
 
+def scenario_to_dict(scenario: Any) -> dict[str, Any]:
+    """A Mesa ``Scenario`` as data: its class, fields, exact seed and (Mesa 4)
+    ids; :func:`scenario_from_dict` builds the same scenario again."""
+    written: dict[str, Any] = {"scenario": model_reference(type(scenario))}
+    written["fields"] = {
+        str(k): _plain(v) for k, v in mesa_adapter.scenario_values(scenario).items()
+    }
+    seed = scenario_seed(scenario)
+    if seed is not NO_SEED:
+        written["rng"] = _plain(seed)
+    for name, value in mesa_adapter.scenario_ids(scenario).items():
+        if value is not None:
+            written[name] = value
+    return written
+
+
+def is_scenario_dict(value: Any) -> bool:
+    """Whether ``value`` is a written scenario (:func:`scenario_to_dict`)."""
+    return isinstance(value, Mapping) and {"scenario", "fields"} <= set(value)
+
+
+def scenario_from_dict(
+    written: Mapping[str, Any], resolve: Callable[[str, str], Any]
+) -> Any:
+    """The scenario :func:`scenario_to_dict` wrote (``resolve`` turns its class
+    reference into the class); the written data itself while the class is
+    kept as text."""
+    cls = resolve(written["scenario"], "scenario")
+    if not isinstance(cls, type):
+        return dict(written)
+    names = ("rng", *mesa_adapter.scenario_id_names())
+    extra = {k: written[k] for k in names if k in written}
+    return cls(**extra, **written["fields"])
+
+
 def _plain(value: Any) -> Any:
     """A parameter value as a spec holds it: ranges, tuples, arrays and Python
-    ``range`` objects as lists, numpy scalars as Python numbers."""
+    ``range`` objects as lists, numpy scalars as Python numbers, Mesa
+    scenarios as :func:`scenario_to_dict` writes them."""
+    if mesa_adapter.is_scenario(value):
+        return scenario_to_dict(value)
     if isinstance(value, Range):
         return range_to_dict(value)
     if isinstance(value, Fixed):
@@ -86,11 +126,13 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _from_plain(value: Any) -> Any:
+def _from_plain(value: Any, resolve: Callable[[str, str], Any]) -> Any:
     if is_range_dict(value):
         return range_of(value)
     if isinstance(value, Mapping) and set(value) == {"fixed"}:
         return Fixed(value["fixed"])
+    if isinstance(value, list) and value and all(map(is_scenario_dict, value)):
+        return [scenario_from_dict(v, resolve) for v in value]
     return value
 
 
@@ -133,6 +175,12 @@ class SweepSpec:
                 design_seed=parameters.seed,
                 design_options=extra,
             )
+        if (
+            isinstance(parameters, list | tuple)
+            and parameters
+            and all(map(mesa_adapter.is_scenario, parameters))
+        ):  # Mesa's experiments (from_dataframe, spawn_replications)
+            parameters = {"scenario": list(parameters)}
         return cls(model, parameters, options)
 
     # -- what the planner takes ---------------------------------------------------
@@ -237,7 +285,7 @@ class SweepSpec:
             options["scenario"] = resolve(options["scenario"], "scenario")
         if "parameters" in document:
             parameters: Any = {
-                n: _from_plain(v) for n, v in document["parameters"].items()
+                n: _from_plain(v, resolve) for n, v in document["parameters"].items()
             }
         else:
             parameters = [dict(p) for p in document["points"]]
@@ -326,13 +374,15 @@ def _points(parameters: Any) -> list[dict[str, Any]]:
     return [{str(k): _plain(v) for k, v in point.items()} for point in records]
 
 
-
 __all__ = [
     "RANGE_MAKERS",
     "SPEC_FORMAT",
     "SweepSpec",
     "is_range_dict",
+    "is_scenario_dict",
     "model_reference",
     "range_of",
     "range_to_dict",
+    "scenario_from_dict",
+    "scenario_to_dict",
 ]
