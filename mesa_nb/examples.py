@@ -9,11 +9,14 @@ Every model:
 * uses only module-level functions or attribute names as reporters (no
   lambdas). Models and collectors pickle with ``cloudpickle``; the standard
   ``pickle`` fails on every Mesa DataCollector with attribute-name agent
-  reporters (Mesa builds them as local closures), in Mesa 3.3 and in 3.5.
+  reporters (Mesa builds them as local closures), in Mesa 3.3 and in 3.5. On
+  Mesa 3.3 a grid whose cells have cached their neighbourhoods (a model that
+  has stepped, or a Schelling model) is too deeply linked to pickle.
 
-The models use only the parts of Mesa's API that are the same in Mesa 3.3 and 3.5
-(``mesa.Model``, ``mesa.Agent``, ``mesa.DataCollector``, ``mesa.space`` grids,
-``model.agents``/``shuffle_do`` and ``agent.remove()``).
+The models use only the parts of Mesa's API that are the same in Mesa 3.3, 3.5
+and 4 (``mesa.Model``, ``mesa.Agent``, ``mesa.DataCollector``, the
+``mesa.discrete_space`` grid and ``CellAgent``, ``model.agents``/``shuffle_do``
+and ``agent.remove()``); none reads ``model.steps``, which Mesa 4 does not have.
 
 Models:
 
@@ -27,7 +30,7 @@ Models:
 import math
 from collections.abc import Iterable
 
-from mesa.space import MultiGrid, SingleGrid
+from mesa.discrete_space import CellAgent, OrthogonalMooreGrid
 
 from .core.mesa_adapter import mesa
 
@@ -85,12 +88,21 @@ def _mean_wealth(model: mesa.Model) -> float:
     return _total_wealth(model) / n if n else 0.0
 
 
+def _torus(
+    model: mesa.Model, width: int, height: int, capacity: int | None = None
+) -> OrthogonalMooreGrid:
+    """A ``width`` x ``height`` Moore torus that draws from ``model.random``."""
+    return OrthogonalMooreGrid(
+        (width, height), torus=True, capacity=capacity, random=model.random
+    )
+
+
 # --------------------------------------------------------------------------- #
 # Boltzmann wealth models
 # --------------------------------------------------------------------------- #
 
 
-class MoneyAgent(mesa.Agent):
+class MoneyAgent(CellAgent):
     """An agent with some wealth, who gives one unit away per step if it can."""
 
     def __init__(self, model: mesa.Model) -> None:
@@ -99,16 +111,9 @@ class MoneyAgent(mesa.Agent):
 
     def step(self) -> None:
         """Move to a random neighbouring cell, then give 1 unit to a cellmate."""
-        grid = self.model.grid
-        neighbourhood = grid.get_neighborhood(
-            self.pos, moore=True, include_center=False
-        )
-        if neighbourhood:  # empty only on a 1x1 grid
-            grid.move_agent(self, self.random.choice(neighbourhood))
+        self.cell = self.cell.neighborhood.select_random_cell()
         if self.wealth > 0:
-            others = [
-                a for a in grid.get_cell_list_contents([self.pos]) if a is not self
-            ]
+            others = [a for a in self.cell.agents if a is not self]
             if others:
                 self.random.choice(others).wealth += 1
                 self.wealth -= 1
@@ -139,17 +144,18 @@ class BoltzmannWealth(_WealthModel):
     ) -> None:
         super().__init__(rng=rng)
         self.num_agents = n
-        self.grid = MultiGrid(width, height, torus=True)
+        self.grid = _torus(self, width, height)
         for _ in range(n):
-            agent = MoneyAgent(self)
-            x = self.random.randrange(width)
-            y = self.random.randrange(height)
-            self.grid.place_agent(agent, (x, y))
+            MoneyAgent(self).cell = self.grid.all_cells.select_random_cell()
         self._start_recording()
 
 
-class _NoSpaceMoneyAgent(MoneyAgent):
-    """A :class:`MoneyAgent` without a position: trades with anybody."""
+class _NoSpaceMoneyAgent(mesa.Agent):
+    """Like :class:`MoneyAgent`, without a cell: trades with anybody."""
+
+    def __init__(self, model: mesa.Model) -> None:
+        super().__init__(model)
+        self.wealth = 1
 
     def step(self) -> None:
         """Give 1 unit to a random other agent if wealth > 0."""
@@ -182,7 +188,7 @@ class BoltzmannWealthNoSpace(_WealthModel):
 # --------------------------------------------------------------------------- #
 
 
-class EconomicAgent(mesa.Agent):
+class EconomicAgent(CellAgent):
     """A trader who invests part of its wealth and trades with its neighbours."""
 
     def __init__(self, model: mesa.Model, wealth: float, risk_tolerance: float) -> None:
@@ -211,9 +217,7 @@ class EconomicAgent(mesa.Agent):
         The direction is random, so trading conserves total wealth and can never
         make either party's wealth negative.
         """
-        neighbours = self.model.grid.get_neighbors(
-            self.pos, moore=True, include_center=False
-        )
+        neighbours = [a for a in self.cell.neighborhood.agents if a is not self]
         if not neighbours:
             return
         partner = self.random.choice(neighbours)
@@ -266,16 +270,14 @@ class EconomicModel(mesa.Model):
         self.market_volatility = market_volatility
         self.taxation_rate = taxation_rate
         self.total_taxes_collected = 0.0
-        self.grid = MultiGrid(width, height, torus=True)
+        self.grid = _torus(self, width, height)
 
         mu = math.log(mean_initial_wealth)
         sigma = max(0.0, wealth_std / mean_initial_wealth)
         for _ in range(n_agents):
             wealth = max(10.0, self.random.lognormvariate(mu, sigma))
             agent = EconomicAgent(self, wealth, self.random.betavariate(2, 2))
-            x = self.random.randrange(width)
-            y = self.random.randrange(height)
-            self.grid.place_agent(agent, (x, y))
+            agent.cell = self.grid.all_cells.select_random_cell()
 
         self.datacollector = mesa.DataCollector(
             model_reporters={
@@ -409,7 +411,7 @@ class PopulationModel(mesa.Model):
 # --------------------------------------------------------------------------- #
 
 
-class SchellingAgent(mesa.Agent):
+class SchellingAgent(CellAgent):
     """A resident of type 0 or 1 who moves away if too few neighbours are alike."""
 
     def __init__(self, model: mesa.Model, agent_type: int) -> None:
@@ -420,18 +422,18 @@ class SchellingAgent(mesa.Agent):
         """Return (neighbours of the same type, all neighbours) in the Moore ring."""
         own_type = self.type
         similar = total = 0
-        for neighbour in self.model.grid.iter_neighbors(self.pos, moore=True):
-            total += 1
-            if neighbour.type == own_type:
-                similar += 1
+        for neighbour in self.cell.neighborhood.agents:
+            if neighbour is not self:  # a 1-wide torus is its own neighbour
+                total += 1
+                similar += neighbour.type == own_type
         return similar, total
 
     def step(self) -> None:
         """Move to a random empty cell if fewer than ``homophily`` neighbours match."""
         similar, _ = self.neighbour_counts()
-        grid = self.model.grid
-        if similar < self.model.homophily and grid.exists_empty_cells():
-            grid.move_to_empty(self)
+        model = self.model
+        if similar < model.homophily and model.has_empty_cells:
+            self.cell = model.grid.select_random_empty_cell()
 
 
 class Schelling(mesa.Model):
@@ -448,12 +450,14 @@ class Schelling(mesa.Model):
     ) -> None:
         super().__init__(rng=rng)
         self.homophily = homophily
-        self.grid = SingleGrid(width, height, torus=True)
-        for x in range(width):
-            for y in range(height):
-                if self.random.random() < density:
-                    agent_type = int(self.random.random() < minority_fraction)
-                    self.grid.place_agent(SchellingAgent(self, agent_type), (x, y))
+        self.grid = _torus(self, width, height, capacity=1)
+        for cell in self.grid.all_cells:
+            if self.random.random() < density:
+                agent_type = int(self.random.random() < minority_fraction)
+                SchellingAgent(self, agent_type).cell = cell
+        # Agents neither come nor go; Mesa 3.3's empty-cell search never ends on
+        # a full grid, so it is only asked when there is an empty cell.
+        self.has_empty_cells = len(self.agents) < width * height
         self.happy = 0
         self.segregation = 0.0
         self.datacollector = mesa.DataCollector(

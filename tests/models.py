@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+import bisect
+import inspect
+import itertools
+import warnings
+from collections.abc import Iterable
+
 import mesa
+
+from mesa_nb.core.mesa_adapter import MESA_4
+
+
+def step_number(model: mesa.Model) -> int:
+    """Mesa 3's ``model.steps`` on every Mesa: the steps taken, or inside
+    ``step()`` the step being taken (counted before it runs).
+
+    Mesa 4 has no step counter; its model time is the number of the step
+    running, and stays there when the step raises. (mesa_nb's own
+    ``steps_of`` counts steps that returned, so it is not used here.)
+    """
+    return int(model.time) if MESA_4 else model.steps
 
 
 class Coin(mesa.Agent):
@@ -31,7 +50,7 @@ class Money(mesa.Model):
             model_reporters={
                 "Total": lambda m: sum(a.wealth for a in m.agents),
                 "Max": lambda m: max(a.wealth for a in m.agents),
-                "Steps": lambda m: m.steps,
+                "Steps": step_number,
             },
             agent_reporters={"Wealth": "wealth"},
         )
@@ -52,7 +71,7 @@ class ModelOnly(mesa.Model):
         self.draw = None
         self.datacollector = mesa.DataCollector(
             model_reporters={
-                "Steps": lambda m: m.steps,
+                "Steps": step_number,
                 "Draw": lambda m: m.draw,
                 "A": "a",
             }
@@ -85,13 +104,11 @@ class StopsEarly(mesa.Model):
     def __init__(self, stop_at: int = 3, rng=None) -> None:
         super().__init__(rng=rng)
         self.stop_at = stop_at
-        self.datacollector = mesa.DataCollector(
-            model_reporters={"Steps": lambda m: m.steps}
-        )
+        self.datacollector = mesa.DataCollector(model_reporters={"Steps": step_number})
         self.datacollector.collect(self)
 
     def step(self) -> None:
-        if self.steps >= self.stop_at:
+        if step_number(self) >= self.stop_at:
             self.running = False
         self.datacollector.collect(self)
 
@@ -101,9 +118,7 @@ class CollectsBeforeStep(mesa.Model):
 
     def __init__(self, rng=None) -> None:
         super().__init__(rng=rng)
-        self.datacollector = mesa.DataCollector(
-            model_reporters={"Steps": lambda m: m.steps}
-        )
+        self.datacollector = mesa.DataCollector(model_reporters={"Steps": step_number})
 
     def step(self) -> None:
         self.datacollector.collect(self)
@@ -138,7 +153,9 @@ class Typed(mesa.Model):
         self.datacollector.collect(self)
 
     def step(self) -> None:
-        self.datacollector.add_table_row("events", {"step": self.steps, "what": "tick"})
+        self.datacollector.add_table_row(
+            "events", {"step": step_number(self), "what": "tick"}
+        )
         self.datacollector.collect(self)
 
 
@@ -150,13 +167,11 @@ class Fragile(mesa.Model):
         if fail_init:
             raise RuntimeError("broken at init")
         self.fail = fail
-        self.datacollector = mesa.DataCollector(
-            model_reporters={"Steps": lambda m: m.steps}
-        )
+        self.datacollector = mesa.DataCollector(model_reporters={"Steps": step_number})
         self.datacollector.collect(self)
 
     def step(self) -> None:
-        if self.fail and self.steps == 2:
+        if self.fail and step_number(self) == 2:
             raise ZeroDivisionError("boom at step 2")
         self.datacollector.collect(self)
 
@@ -165,7 +180,8 @@ class SeedKeyword(mesa.Model):
     """Takes ``seed=`` (the old Mesa keyword) instead of ``rng=``."""
 
     def __init__(self, n: int = 1, seed=None) -> None:
-        super().__init__(seed=seed)
+        # Mesa 4's Model takes no ``seed``: the model hands it on as ``rng``.
+        super().__init__(**({"rng": seed} if MESA_4 else {"seed": seed}))
         self.datacollector = mesa.DataCollector(
             model_reporters={"R": lambda m: m.random.random()}
         )
@@ -225,9 +241,7 @@ class Crashy(mesa.Model):
         super().__init__(rng=rng)
         self.crash = crash
         self.work = work
-        self.datacollector = mesa.DataCollector(
-            model_reporters={"Steps": lambda m: m.steps}
-        )
+        self.datacollector = mesa.DataCollector(model_reporters={"Steps": step_number})
         self.datacollector.collect(self)
 
     def step(self) -> None:
@@ -237,12 +251,102 @@ class Crashy(mesa.Model):
 
         if self.work:
             time.sleep(self.work)
-        if self.steps == 2 and self.crash == "exit":
+        if step_number(self) == 2 and self.crash == "exit":
             os._exit(3)
-        if self.steps == 2 and self.crash == "sigkill":
+        if step_number(self) == 2 and self.crash == "sigkill":
             os.kill(os.getpid(), signal.SIGKILL)
-        if self.steps == 2 and self.crash == "segfault":
+        if step_number(self) == 2 and self.crash == "segfault":
             import ctypes
 
             ctypes.string_at(0)
         self.datacollector.collect(self)
+
+
+# -- Mesa's batch_run, on Mesa 4 too --------------------------------------------------
+def _mesa_kwargs(parameters: dict) -> list[dict]:
+    """Mesa's ``_make_model_kwargs``: the product of the values, in order."""
+    lists = []
+    for name, values in parameters.items():
+        if isinstance(values, str):
+            lists.append([(name, values)])
+        elif isinstance(values, list | tuple | set) and not values:
+            raise ValueError(f"Parameter '{name}' contains an empty iterable")
+        else:
+            try:
+                lists.append([(name, value) for value in values])
+            except TypeError:
+                lists.append([(name, values)])
+    return [dict(combination) for combination in itertools.product(*lists)]
+
+
+def _mesa_rows(model, run_id: int, iteration: int, kwargs: dict, period: int) -> list:
+    """Mesa 3.5's ``_model_run_func`` after the run: the rows of one model."""
+    dc = model.datacollector
+    recorded = dc._collection_steps
+    steps = {-1: recorded[-1:], 1: recorded}.get(period, recorded[::period])
+    rows = []
+    for step in steps:
+        index = bisect.bisect_right(recorded, step) - 1
+        model_data = {name: values[index] for name, values in dc.model_vars.items()}
+        agents = [
+            {"AgentID": r[1], **dict(zip(dc.agent_reporters, r[2:], strict=True))}
+            for r in dc._agent_records.get(step, [])
+        ]
+        for agent_type, records in dc._agenttype_records.get(step, {}).items():
+            names = dc.agenttype_reporters[agent_type]
+            agents += [
+                {"AgentID": r[1], **dict(zip(names, r[2:], strict=True))}
+                for r in records
+            ]
+        head = {"RunId": run_id, "iteration": iteration, "Step": step, **kwargs}
+        rows += [{**head, **model_data, **a} for a in agents or [{}]]
+    return rows
+
+
+def reference_batch_run(
+    model_cls,
+    parameters,
+    number_processes=1,
+    iterations=None,
+    data_collection_period=-1,
+    max_steps=1000,
+    display_progress=True,
+    rng=None,
+):
+    """Mesa 3.5.1's ``batch_run``, in this process, on any Mesa: the contract
+    ``mesa_nb.batch_run`` keeps where Mesa has no ``batch_run`` (Mesa 4).
+
+    The same loop and the same reading of the collector as Mesa's own, with
+    :func:`step_number` for ``model.steps``; ``number_processes`` and
+    ``display_progress`` change nothing here.
+    """
+    if iterations is not None and rng is not None:
+        raise ValueError(
+            "you cannot use both iterations and rng at the same time. "
+            "Please only use rng."
+        )
+    if iterations is not None:
+        warnings.warn(
+            "The `iterations` keyword argument is deprecated. Use `rng` instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        rng = [None] * iterations
+    if not isinstance(rng, Iterable):
+        rng = [rng]
+    seed_name = "seed" if "seed" in inspect.signature(model_cls).parameters else "rng"
+    rows = []
+    run_id = 0
+    for iteration, seed in enumerate(rng):
+        for kwargs in _mesa_kwargs(parameters):
+            kwargs[seed_name] = seed
+            model = model_cls(**kwargs)
+            while model.running and step_number(model) < max_steps:
+                model.step()
+            rows += _mesa_rows(model, run_id, iteration, kwargs, data_collection_period)
+            run_id += 1
+    return rows
+
+
+#: Mesa's ``batch_run``, or on Mesa 4, which has none, :func:`reference_batch_run`.
+mesa_batch_run = getattr(mesa, "batch_run", None) or reference_batch_run

@@ -14,7 +14,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from models import Fragile, Money
+from models import Fragile, Money, step_number
 
 import mesa_nb
 from mesa_nb.api.reports import cell_code
@@ -78,7 +78,7 @@ class Slow(mesa.Model):
 
     def __init__(self, n: int = 1, rng=None) -> None:
         super().__init__(rng=rng)
-        self.datacollector = mesa.DataCollector(model_reporters={"Steps": "steps"})
+        self.datacollector = mesa.DataCollector(model_reporters={"Steps": step_number})
         self.datacollector.collect(self)
 
     def step(self) -> None:

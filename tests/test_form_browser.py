@@ -58,10 +58,12 @@ LIVE_CELLS = [
     "    def __init__(self, k=1, rng=None):\n"
     "        super().__init__(rng=rng)\n"
     "        self.k = k\n"
+    "        self.t = 0  # its own step count: Mesa 4 has no model.steps\n"
     "        self.datacollector = mesa.DataCollector(model_reporters={\n"
-    "            'Level': lambda m: m.k * m.steps + 5 * m.random.random()})\n"
+    "            'Level': lambda m: m.k * m.t + 5 * m.random.random()})\n"
     "        self.datacollector.collect(self)\n\n"
     "    def step(self):\n"
+    "        self.t += 1\n"
     "        time.sleep(0.15)\n"
     "        self.datacollector.collect(self)",
     "%%batchrun Slow --background -p 2 -i 6 -s 20 -c 1 --seed 1\nk = [1, 2]",

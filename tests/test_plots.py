@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from models import Fragile, Money
+from models import Fragile, Money, step_number
 from scipy import stats as scipy_stats
 
 import mesa_nb
@@ -335,7 +335,7 @@ class FragileMoney(Money):
         self.fail = fail
 
     def step(self) -> None:
-        if self.fail and self.steps == 2:
+        if self.fail and step_number(self) == 2:
             raise ZeroDivisionError("boom at step 2")
         super().step()
 
@@ -355,6 +355,7 @@ def fragile_money() -> mesa_nb.SweepResult:
 def test_every_plot_excludes_failed_runs_and_says_so(fragile_money) -> None:
     result = fragile_money
     assert result.n_failed == 4
+    assert result.failures["error"].str.contains("boom at step 2").all()
     note = " (4 failed runs excluded)"
 
     ax = plots.agents(result, "Wealth", by="fail")

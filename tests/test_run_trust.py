@@ -29,13 +29,14 @@ import mesa
 import numpy as np
 import pandas as pd
 import pytest
-from models import Money
+from models import Money, mesa_batch_run, step_number
 
 import mesa_nb
 from mesa_nb import ModelClassError
 from mesa_nb.api.engine import run_plan
 from mesa_nb.api.live import LiveSweep
 from mesa_nb.api.session import prepare, spec_of
+from mesa_nb.core.mesa_adapter import MESA_4
 from mesa_nb.core.options import BY_NAME, SweepOptions
 
 TESTS = str(Path(__file__).parent)
@@ -64,7 +65,7 @@ class Busy(mesa.Model):
         super().__init__(rng=rng)
         self.k = k
         self.datacollector = mesa.DataCollector(
-            model_reporters={"S": "steps", "R": lambda m: m.random.random()}
+            model_reporters={"S": step_number, "R": lambda m: m.random.random()}
         )
         self.datacollector.collect(self)
 
@@ -77,11 +78,12 @@ class Seeded(mesa.Model):
     """Mesa's tutorial idiom: the model takes ``seed``."""
 
     def __init__(self, n: int = 5, seed=None) -> None:
-        super().__init__(seed=seed)
+        # Mesa 4's Model takes no ``seed``: the model hands it on as ``rng``.
+        super().__init__(**({"rng": seed} if MESA_4 else {"seed": seed}))
         for _ in range(n):
             mesa.Agent(self)
         self.datacollector = mesa.DataCollector(
-            model_reporters={"N": lambda m: len(m.agents), "Steps": "steps"}
+            model_reporters={"N": lambda m: len(m.agents), "Steps": step_number}
         )
         self.datacollector.collect(self)
 
@@ -145,7 +147,7 @@ class CountsBuilds(mesa.Model):
         super().__init__(rng=rng)
         if os.getpid() == type(self).home:
             type(self).built_at_home += 1
-        self.datacollector = mesa.DataCollector(model_reporters={"S": "steps"})
+        self.datacollector = mesa.DataCollector(model_reporters={"S": step_number})
         self.datacollector.collect(self)
 
     def step(self) -> None:
@@ -180,7 +182,7 @@ class LateCollector(mesa.Model):
 
     def step(self) -> None:
         if not hasattr(self, "datacollector"):
-            self.datacollector = mesa.DataCollector(model_reporters={"S": "steps"})
+            self.datacollector = mesa.DataCollector(model_reporters={"S": step_number})
         self.datacollector.collect(self)
 
 
@@ -194,13 +196,13 @@ class Exits(mesa.Model):
     def __init__(self, how: str = "", rng=None) -> None:
         super().__init__(rng=rng)
         self.how = how
-        self.datacollector = mesa.DataCollector(model_reporters={"S": "steps"})
+        self.datacollector = mesa.DataCollector(model_reporters={"S": step_number})
         self.datacollector.collect(self)
 
     def step(self) -> None:
-        if self.steps == 2 and self.how == "exit":
+        if step_number(self) == 2 and self.how == "exit":
             sys.exit("the model had enough")
-        if self.steps == 2 and self.how == "bail":
+        if step_number(self) == 2 and self.how == "bail":
             raise Bail("out")
         self.datacollector.collect(self)
 
@@ -322,7 +324,7 @@ def test_batch_run_with_mesas_seed_idiom_gives_mesas_rows():
         number_processes=1,
         display_progress=False,
     )
-    expected = mesa.batch_run(Seeded, **kwargs)
+    expected = mesa_batch_run(Seeded, **kwargs)
     got = mesa_nb.batch_run(Seeded, **kwargs)
     same_rows(expected, got)
     assert list(got.result.runs.columns).count("seed") == 1
@@ -432,7 +434,7 @@ def test_a_snapshot_taken_as_the_sweep_ends_holds_every_run_with_its_data():
 # -- 13. batch_run keeps each value's own type ----------------------------------------
 def test_batch_run_keeps_ints_floats_and_numpy_scalars_as_mesa_does(processes):
     kwargs = dict(parameters={"n": [1, 2, 3]}, max_steps=2, display_progress=False)
-    expected = mesa.batch_run(MixedTypes, number_processes=1, **kwargs)
+    expected = mesa_batch_run(MixedTypes, number_processes=1, **kwargs)
     got = mesa_nb.batch_run(MixedTypes, number_processes=processes, **kwargs)
     same_rows(expected, got)
     assert [row["Value"] for row in got] == [0.0, 7, 0.0]

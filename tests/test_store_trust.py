@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
-from models import Money, Typed
+from models import Money, Typed, step_number
 
 import mesa_nb
 from mesa_nb import StoreError, load_store
@@ -101,13 +101,15 @@ BLOCKING_MODEL = textwrap.dedent(
             super().__init__(rng=rng)
             self.n = n
             self.wealth = list(range(n))
+            self.t = 0  # its own step count: Mesa 4 has no model.steps
             self.datacollector = mesa.DataCollector(
                 model_reporters={"Total": lambda m: sum(m.wealth)}
             )
             self.datacollector.collect(self)
 
         def step(self):
-            if self.n == BLOCK_AT and self.steps == 1:
+            self.t += 1
+            if self.n == BLOCK_AT and self.t == 1:
                 print("BLOCKED", flush=True)
                 sys.stdin.readline()
             self.wealth = [w + 1 for w in self.wealth]
@@ -692,7 +694,9 @@ class Clock(mesa.Model):
         start = pd.Timestamp("2024-03-31 01:30", tz="Europe/Paris")
         self.datacollector = mesa.DataCollector(
             model_reporters={
-                "when": lambda m: start + pd.Timedelta(hours=m.steps, nanoseconds=m.n),
+                "when": lambda m: (
+                    start + pd.Timedelta(hours=step_number(m), nanoseconds=m.n)
+                ),
                 "zone": lambda m: dt.datetime(2024, 1, m.n, tzinfo=PARIS),
             }
         )

@@ -12,9 +12,11 @@ from models import (
     Money,
     StopsEarly,
     Typed,
+    step_number,
 )
 
 import mesa_nb
+from mesa_nb.core.mesa_adapter import MESA_4
 
 
 def test_tables_are_tidy_and_keyed(processes):
@@ -200,14 +202,14 @@ def test_rebuild_model_gives_the_exact_model_of_a_run(processes):
     )
     for run_id in (1, 3):
         model = result.rebuild_model(run_id)
-        assert model.steps == 9
+        assert step_number(model) == 9
         wealth = sorted((a.unique_id, a.wealth) for a in model.agents)
         final = result.agents[(result.agents["RunId"] == run_id)]
         assert wealth == list(
             final[["AgentID", "Wealth"]].itertuples(index=False, name=None)
         )
     fresh = result.rebuild_model(1, steps=0)
-    assert fresh.steps == 0 and all(a.wealth == 1 for a in fresh.agents)
+    assert step_number(fresh) == 0 and all(a.wealth == 1 for a in fresh.agents)
 
 
 def test_progress_callback_streams_one_event_per_run(processes):
@@ -236,5 +238,7 @@ def test_a_failing_run_is_recorded_and_the_others_finish(processes):
     assert failures["RunId"].tolist() == [1, 3]
     assert failures["error"].str.contains("ZeroDivisionError: boom at step 2").all()
     assert failures["traceback"].str.contains("raise ZeroDivisionError").all()
-    assert failures["steps"].tolist() == [2, 2]
+    # Mesa 3 counts the step that raised; Mesa 4's schedule counts a step
+    # only after it returns.
+    assert failures["steps"].tolist() == ([1, 1] if MESA_4 else [2, 2])
     assert sorted(result.model["RunId"].unique()) == [0, 2]
