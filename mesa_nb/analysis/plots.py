@@ -21,6 +21,7 @@ import pandas as pd
 from ..core.errors import ParameterError
 from ..core.records import Status
 from ..core.result import SweepResult
+from .discovery import find as _discover
 from .sensitivity import sensitivity as _analyse
 from .stats import (
     ModelTable,
@@ -34,7 +35,15 @@ from .stats import (
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["PlotAccessor", "agents", "final", "heatmap", "lines"]
+__all__ = [
+    "PlotAccessor",
+    "agents",
+    "discovery",
+    "final",
+    "heatmap",
+    "lines",
+    "sensitivity",
+]
 
 _INSTALL_HINT = "pip install 'mesa_nb[notebook]'"
 _MAX_CYCLE_COLORS = 10
@@ -461,53 +470,124 @@ def _violins(ax: Axes, datasets: list[np.ndarray], colors: list[Any]) -> None:
 
 
 def sensitivity(
-    data: SweepResult, reporter: str, *, ax: Axes | None = None, **options: Any
+    data: SweepResult | pd.DataFrame,
+    reporter: str,
+    *,
+    ax: Axes | None = None,
+    **options: Any,
 ) -> Axes:
-    """Sensitivity of ``reporter`` to each parameter, ranked, with 95% CIs.
+    """Sensitivity of ``reporter`` to each parameter, ranked, with intervals.
 
-    Sobol: first-order (S1) and total (ST) indices side by side; Morris:
-    mu* with its confidence interval. Parameters sorted by ST (or mu*).
-    The keyword options (``method``, ``step``, ``seed``) go to
-    :func:`mesa_nb.analysis.sensitivity.sensitivity`.
+    What is drawn follows the method (see
+    :func:`mesa_nb.analysis.sensitivity.sensitivity`, which the keyword
+    options go to):
+
+    * sobol: first-order (S1) and total (ST) indices side by side, ranked by
+      ST; morris: mu* ranked; delta: delta and S1 side by side, ranked by
+      delta; rbd_fast: S1 ranked. Error bars: the bootstrap intervals.
+    * prcc / src: one bar per parameter ranked by size, blue for a positive
+      effect and red for a negative one, error bars from ``conf_low`` to
+      ``conf_high``, each bar labelled with its p-value; src's title gives
+      the fit's R^2.
     """
     table = _analyse(data, reporter, **options)
     ax = _axes(ax)
-    sobol = "ST" in table.columns
-    key = "ST" if sobol else "mu_star"
-    table = table.sort_values(key)
-    positions = np.arange(len(table))
-    if sobol:
-        height = 0.38
-        for offset, name, color in (
-            (-height / 2, "S1", "C0"),
-            (height / 2, "ST", "C1"),
-        ):
+    method = table.attrs["method"]
+    level = table.attrs.get("level", 0.95)
+    ci = f"{level:.0%} CI"
+    if method in ("prcc", "src"):
+        _coefficient_bars(ax, table, method.upper(), ci)
+    else:
+        key, pairs, label = {
+            "sobol": ("ST", ("S1", "ST"), "Sobol index"),
+            "morris": ("mu_star", ("mu_star",), "Morris mu*"),
+            "delta": ("delta", ("S1", "delta"), "delta / first-order index"),
+            "rbd_fast": ("S1", ("S1",), "RBD-FAST first-order index"),
+        }[method]
+        names = {
+            "S1": "first order (S1)",
+            "ST": "total (ST)",
+            "mu_star": "mu* (mean |elementary effect|)",
+            "delta": "delta (moment-independent)",
+        }
+        table = table.sort_values(key)
+        positions = np.arange(len(table))
+        height = 0.76 / len(pairs)
+        for i, name in enumerate(pairs):
+            offset = (i - (len(pairs) - 1) / 2) * height
+            conf = "mu_star_conf" if name == "mu_star" else f"{name}_conf"
             ax.barh(
                 positions + offset,
                 table[name],
                 height,
-                xerr=table[f"{name}_conf"],
-                color=color,
-                label={"S1": "first order (S1)", "ST": "total (ST)"}[name],
+                xerr=table[conf],
+                color=f"C{i}",
+                label=names[name],
                 capsize=3,
             )
-        ax.set_xlabel("Sobol index (95% CI)")
-    else:
-        ax.barh(
-            positions,
-            table["mu_star"],
-            0.6,
-            xerr=table["mu_star_conf"],
-            capsize=3,
-            color="C0",
-            label="mu* (mean |elementary effect|)",
-        )
-        ax.set_xlabel("Morris mu* (95% CI)")
-    ax.set_yticks(positions, [str(i) for i in table.index])
+        ax.set_yticks(positions, [str(i) for i in table.index])
+        ax.set_xlabel(f"{label} ({ci})")
+        ax.legend(loc="lower right", fontsize="small")
     ax.axvline(0, color="0.6", linewidth=0.8)
-    ax.legend(loc="lower right", fontsize="small")
-    ax.set_title(f"Sensitivity of {reporter}")
+    what = {
+        "sobol": "Sobol indices",
+        "morris": "Morris screening",
+        "prcc": "PRCC",
+        "src": f"SRC, R\N{SUPERSCRIPT TWO} = {table.attrs.get('R2', np.nan):.2f}",
+        "delta": "delta",
+        "rbd_fast": "RBD-FAST",
+    }[method]
+    runs = table.attrs.get("runs")
+    over = f" over {runs} runs" if runs else ""
+    ax.set_title(
+        f"Sensitivity of {reporter} ({what}){over}{table.attrs.get('note', '')}"
+    )
     return ax
+
+
+def _coefficient_bars(ax: Axes, table: pd.DataFrame, name: str, ci: str) -> None:
+    """PRCC / SRC: signed bars ranked by size, intervals, p-values."""
+    from matplotlib.patches import Patch
+
+    table = table.assign(__size=table[name].abs()).sort_values("__size")
+    values = table[name].to_numpy()
+    positions = np.arange(len(table))
+    colors = np.where(values >= 0, "C0", "C3")
+    ax.barh(positions, values, 0.6, color=colors)
+    ax.errorbar(
+        values,
+        positions,
+        xerr=np.vstack([values - table["conf_low"], table["conf_high"] - values]),
+        fmt="none",
+        ecolor="black",
+        capsize=3,
+        label=ci,
+    )
+    span = max(1e-9, float(np.nanmax(np.abs(table[["conf_low", "conf_high"]]))))
+    for y, (value, p, high, low) in enumerate(
+        zip(
+            values, table["p_value"], table["conf_high"], table["conf_low"], strict=True
+        )
+    ):
+        end = high if value >= 0 else low
+        ax.text(
+            end + (0.02 if value >= 0 else -0.02) * span,
+            y,
+            "p<0.001" if p < 0.001 else f"p={p:.2g}",
+            va="center",
+            ha="left" if value >= 0 else "right",
+            fontsize="small",
+        )
+    ax.set_xlim(-1.4 * span if (values < 0).any() else -0.05 * span, 1.4 * span)
+    ax.set_yticks(positions, [str(i) for i in table.index])
+    ax.set_xlabel(f"{name} ({ci})")
+    handles, _ = ax.get_legend_handles_labels()
+    signs = [
+        ("C0", f"{name} > 0", (values >= 0).any()),
+        ("C3", f"{name} < 0", (values < 0).any()),
+    ]
+    patches = [Patch(color=c, label=text) for c, text, present in signs if present]
+    ax.legend(handles=[*patches, *handles], loc="best", fontsize="small")
 
 
 def _forwarding_signature(plot: Any, analysis: Any) -> inspect.Signature:
@@ -521,6 +601,199 @@ def _forwarding_signature(plot: Any, analysis: Any) -> inspect.Signature:
 
 
 sensitivity.__signature__ = _forwarding_signature(sensitivity, _analyse)  # type: ignore[attr-defined]
+
+
+def discovery(
+    data: SweepResult | pd.DataFrame,
+    condition: Any,
+    *,
+    kind: Literal["tradeoff", "box"] | None = None,
+    ax: Axes | None = None,
+    **options: Any,
+) -> Axes:
+    """Scenario discovery of the runs where ``condition`` holds.
+
+    The keyword options (``method``, ``step``, ``parameters``, ``max_boxes``,
+    ``min_coverage``, ...) go to :func:`mesa_nb.analysis.discovery.discover`.
+
+    * PRIM, ``kind="tradeoff"`` (the default): the coverage / density
+      trade-off of each box's peeling trajectory, one point per step coloured
+      by how many parameters it restricts; the box kept is ringed and named,
+      the dashed line is the share of all runs that are cases.
+    * PRIM, ``kind="box"``: the kept boxes' bounds, one row per parameter, as
+      a share of the parameter's observed range (categories: the kept ones
+      named); restricted parameters drawn solid, with their bounds written.
+    * trees: the feature scores, ranked, with their spread over the trees.
+    """
+    from matplotlib.patches import Patch
+
+    found = _discover(data, condition, **options)
+    ax = _axes(ax)
+    boxes = found.table
+    cases = f"{found.condition} ({found.cases} of {found.runs} runs)"
+    if found.method == "trees":
+        if kind is not None:
+            raise ValueError("kind= chooses a PRIM plot; method='trees' has one plot.")
+        table = boxes.iloc[::-1]
+        positions = np.arange(len(table))
+        ax.barh(
+            positions,
+            table["score"],
+            0.6,
+            xerr=table["score_std"],
+            capsize=3,
+            color="C0",
+            error_kw={"alpha": 0.6},
+            label="score (mean decrease in impurity)",
+        )
+        ax.set_yticks(positions, [str(i) for i in table.index])
+        ax.set_xlabel("feature score (error bar: spread over the trees)")
+        ax.legend(loc="lower right", fontsize="small")
+        ax.set_title(f"Feature scores: {cases}{found.note}")
+        return ax
+    kind = "tradeoff" if kind is None else kind
+    if kind == "tradeoff":
+        _tradeoff(ax, found)
+        ax.set_title(f"PRIM: {cases}{found.note}")
+    elif kind == "box":
+        _box_bounds(ax, found, Patch)
+        first = boxes.iloc[0]
+        ax.set_title(
+            f"PRIM box{'es' if len(boxes) > 1 else ''}: {cases}{found.note}\n"
+            f"box 1: coverage {first['coverage']:.2f}, density {first['density']:.2f}"
+        )
+    else:
+        raise ValueError(f"kind must be 'tradeoff' or 'box', got {kind!r}.")
+    return ax
+
+
+def _tradeoff(ax: Axes, found: Any) -> None:
+    """Coverage against density along each box's trajectory."""
+    from matplotlib.colors import BoundaryNorm
+
+    plt = _pyplot()
+    most = max(int(t["restricted"].max()) for t in found.trajectories)
+    cmap = plt.get_cmap("viridis", most + 1)
+    norm = BoundaryNorm(np.arange(-0.5, most + 1.5), cmap.N)
+    markers = "osD^v<>"
+    points = None
+    for number, trajectory in enumerate(found.trajectories, start=1):
+        marker = markers[(number - 1) % len(markers)]
+        points = ax.scatter(
+            trajectory["coverage"],
+            trajectory["density"],
+            c=trajectory["restricted"],
+            cmap=cmap,
+            norm=norm,
+            marker=marker,
+            s=28,
+            label=f"box {number}: peeling steps",
+        )
+        kept = trajectory[trajectory["chosen"]].iloc[0]
+        ax.scatter(
+            [kept["coverage"]],
+            [kept["density"]],
+            s=180,
+            facecolors="none",
+            edgecolors="black",
+            linewidths=1.5,
+            marker=marker,
+            label=f"box {number} kept: coverage {kept['coverage']:.2f}, "
+            f"density {kept['density']:.2f}",
+        )
+        ax.annotate(
+            f"box {number}",
+            (kept["coverage"], kept["density"]),
+            xytext=(8, -14),
+            textcoords="offset points",
+            fontsize="small",
+        )
+    ax.axhline(
+        found.base_density,
+        color="0.5",
+        linestyle="--",
+        linewidth=1,
+        label=f"all runs: density {found.base_density:.2f}",
+    )
+    bar = ax.figure.colorbar(points, ax=ax, ticks=range(most + 1))
+    bar.set_label("restricted parameters")
+    ax.set_xlim(0, 1.05)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("coverage (share of the cases in the box)")
+    ax.set_ylabel("density (share of the box's runs that are cases)")
+    ax.legend(loc="lower left", fontsize="small")
+
+
+def _box_bounds(ax: Axes, found: Any, patch: Any) -> None:
+    """Each kept box's bounds per parameter, on the parameter's observed range."""
+    boxes = found.table
+    names = list(found.parameters)[::-1]  # the first parameter on top
+    height = 0.7 / len(boxes)
+    for number, (_, box) in enumerate(boxes.iterrows(), start=1):
+        color = f"C{number - 1}"
+        offset = ((number - 1) - (len(boxes) - 1) / 2) * height
+        for row, name in enumerate(names):
+            whole = found.ranges[name]
+            restricted = name in box["restricted"]
+            y = row - offset
+            segments, text = _segments(box, name, whole)
+            ax.broken_barh(
+                [(left, right - left) for left, right in segments],
+                (y - height * 0.45, height * 0.9),
+                color=color,
+                alpha=0.85 if restricted else 0.15,
+            )
+            if restricted:
+                ax.text(
+                    max(right for _, right in segments) + 0.01,
+                    y,
+                    text,
+                    va="center",
+                    fontsize="small",
+                )
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlim(0, 1.3)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.set_xlabel("share of the parameter's observed range")
+    handles = [
+        patch(color=f"C{i}", alpha=0.85, label=f"box {i + 1}")
+        for i in range(len(boxes))
+    ]
+    handles.append(patch(color="0.5", alpha=0.15, label="not restricted"))
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small"
+    )
+
+
+def _segments(
+    box: pd.Series, name: str, whole: Any
+) -> tuple[list[tuple[float, float]], str]:
+    """Where a box lies on a parameter's observed range, in [0, 1]: one
+    segment for a number (a whole number's values as unit-wide bins), one
+    per kept value for a category; and the bounds as text."""
+    if f"{name}_min" not in box.index:
+        kept, n = box[name], len(whole)
+        segments = [(i / n, (i + 1) / n) for i, v in enumerate(whole) if v in kept]
+        return segments, ", ".join(_fmt(v) for v in kept)
+    low, high = box[f"{name}_min"], box[f"{name}_max"]
+    start, end = whole
+    if isinstance(start, int) and isinstance(end, int):  # whole numbers: bins
+        low, high, start, end = low - 0.5, high + 0.5, start - 0.5, end + 0.5
+        shown = box[f"{name}_min"], box[f"{name}_max"]
+        text = str(shown[0]) if shown[0] == shown[1] else f"{shown[0]} to {shown[1]}"
+    else:
+        text = f"{_fmt_bound(low)} to {_fmt_bound(high)}"
+    span = (end - start) or 1.0
+    return [((low - start) / span, (high - start) / span)], text
+
+
+def _fmt_bound(value: Any) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+discovery.__signature__ = _forwarding_signature(discovery, _discover)  # type: ignore[attr-defined]
 
 
 class _Bound:
@@ -538,7 +811,7 @@ class _Bound:
 
 
 #: The methods that ``repr(result.plot)`` lists, in order.
-_LISTED = ("lines", "final", "heatmap", "agents", "stats")
+_LISTED = ("lines", "final", "heatmap", "agents", "stats", "sensitivity", "discovery")
 
 
 def _call_text(method: Any) -> str:
@@ -569,6 +842,7 @@ class PlotAccessor:
     heatmap = _Bound(heatmap)
     agents = _Bound(agents)
     sensitivity = _Bound(sensitivity)
+    discovery = _Bound(discovery)
     stats = _Bound(replicate_stats)
 
     def __init__(self, result: SweepResult) -> None:

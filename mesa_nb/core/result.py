@@ -268,9 +268,17 @@ class SweepResult:
         return extension("save_experiment")(self, path)
 
     def sensitivity(self, reporter: str, **kwargs: Any) -> pd.DataFrame:
-        """Sobol indices or Morris measures of a model reporter, from the
-        sweep's design: see :func:`mesa_nb.analysis.sensitivity.sensitivity`."""
+        """Sensitivity of a model reporter to the parameters (Sobol, Morris,
+        PRCC, SRC, delta, RBD-FAST): see
+        :func:`mesa_nb.analysis.sensitivity.sensitivity`."""
         return extension("sensitivity")(self, reporter, **kwargs)
+
+    def discover(self, condition: Any, **kwargs: Any) -> pd.DataFrame:
+        """Scenario discovery: the parameter region (PRIM boxes) or the
+        parameters (feature scores) behind the runs where ``condition`` holds,
+        e.g. ``result.discover("Gini > 0.6")``: see
+        :func:`mesa_nb.analysis.discovery.discover`."""
+        return extension("discover")(self, condition, **kwargs)
 
     # -- display --------------------------------------------------------------
     def summary(self) -> str:
