@@ -4,7 +4,7 @@
 
     model = "models.py:Money"      # a file (relative to here) or package.module:Class
     max_steps = 100
-    iterations = 5
+    iterations = 5                 # or "auto", with [precision] below
     seed = 42
     processes = 2
     store = "runs/money"           # relative to this file
@@ -20,6 +20,9 @@
     [design]                       # instead of a grid: a sampling design
     method = "sobol"
     samples = 512                  # none: the design's own default
+
+    [precision]                    # iterations = "auto": replicates until the
+    Gini = 0.01                    # 95% interval of Gini is ±0.01 at every point
 
 Instead of ``[parameters]``, ``[[points]]`` tables give one point each. The
 keys are those of :data:`mesa_nb.core.options.OPTIONS` offered to files

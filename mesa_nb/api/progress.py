@@ -14,7 +14,11 @@ from ..core.records import Progress
 
 
 class TqdmProgress:
-    """A progress callback drawing runs done / total, with failed runs counted."""
+    """A progress callback drawing runs done / total, with failed runs counted.
+
+    For an ``iterations="auto"`` sweep the total grows round by round, and
+    the bar shows where the points stand (the widest interval left).
+    """
 
     def __init__(self, tqdm_cls: Any = None, **tqdm_kwargs: Any) -> None:
         if tqdm_cls is None:
@@ -23,6 +27,8 @@ class TqdmProgress:
         self.kwargs = {"unit": "run", "desc": "runs", **tqdm_kwargs}
         self.bar: Any = None
         self.failed = 0
+        self.running = ""
+        self.precision = ""
 
     def start(self, total: int) -> None:
         """Show the bar now (a background sweep's first event comes later,
@@ -41,11 +47,32 @@ class TqdmProgress:
         elif event.record is None and event.done != self.bar.n:
             self.bar.n = event.done  # runs loaded from a store
             self.bar.refresh()
-        if event.failed != self.failed:
-            self.failed = event.failed
-            self.bar.set_postfix(failed=event.failed, refresh=event.record is None)
+        if event.total != self.bar.total:  # an auto sweep's next round
+            self._set_total(event.total)
+        standing = getattr(event, "precision", None)
+        text = standing.text() if standing is not None else ""
+        if event.failed != self.failed or text != self.precision:
+            self.failed, self.precision = event.failed, text
+            self._postfix(refresh=event.record is None)
         if event.record is not None:
             self.bar.update(1)
+
+    def _set_total(self, total: int) -> None:
+        """Grow the bar (a notebook bar's widget too: tqdm sets its maximum
+        only when made or reset)."""
+        self.bar.total = total
+        widgets = getattr(getattr(self.bar, "container", None), "children", ())
+        if len(widgets) == 3:  # tqdm.notebook: text, progress widget, text
+            widgets[1].max = total
+        self.bar.refresh()
+
+    def _postfix(self, refresh: bool) -> None:
+        postfix = {"failed": self.failed} if self.failed else {}
+        if self.precision:
+            postfix["precision"] = self.precision
+        if self.running:
+            postfix["running"] = self.running
+        self.bar.set_postfix(postfix, refresh=refresh)
 
     def _show_running(self, running: tuple[tuple[int, int, float], ...]) -> None:
         """Runs going on for a while, with the step they are at: 'run 12 at
@@ -56,10 +83,8 @@ class TqdmProgress:
         text = ", ".join(f"run {r} at step {s} ({age:.0f} s)" for r, s, age in long[:3])
         if len(long) > 3:
             text += f" +{len(long) - 3}"
-        postfix = {"failed": self.failed} if self.failed else {}
-        if text:
-            postfix["running"] = text
-        self.bar.set_postfix(postfix, refresh=True)
+        self.running = text
+        self._postfix(refresh=True)
 
     def finish(self, failed: bool) -> None:
         """Turn a notebook bar red when runs failed or the sweep was stopped."""

@@ -62,7 +62,7 @@ def _flag_words(spec: SweepSpec, output: str) -> list[str]:
         if opt.name == "scenario" and isinstance(value, type):
             value = value.__name__
         if (
-            not isinstance(value, str | int | float | tuple | list)
+            not isinstance(value, str | int | float | tuple | list | Mapping)
             and value is not None
         ):
             raise SweepOptionError(
@@ -106,13 +106,26 @@ def dry_run(plan: Any, shown: int = 20) -> tuple[str, pd.DataFrame]:
         if settings.until is not None
         else f"up to {settings.max_steps} steps"
     )
+    runs = f"{len(plan.space):,} parameter points x {plan.iterations} iterations"
+    if plan.rule is not None:
+        runs = f"{runs} in a first round, {auto_text(plan)}"
     text = (
         f"Dry run: {plan.n_runs:,} runs of {settings.model_cls.__name__} = "
-        f"{len(plan.space):,} parameter points x {plan.iterations} iterations, "
-        f"{length} each. Nothing was run."
+        f"{runs}, {length} each. Nothing was run."
         + (f" The first {len(points)} points:" if more > 0 else "")
     )
     return text, points
+
+
+def auto_text(plan: Any) -> str:
+    """What an auto sweep does after its first round, in words."""
+    rule = plan.rule
+    cap = rule.max_iterations
+    return (
+        f"then more replicates in rounds until the 95% interval of each point's "
+        f"final {rule.text()} (at most {cap:,} replicates a point, "
+        f"{len(plan.space) * cap:,} runs)"
+    )
 
 
 def _plural(n: int, word: str) -> str:
@@ -151,6 +164,9 @@ def outcome_notes(result: SweepResult, name: str = "results") -> dict[str, str]:
             "again on resume, e.g. RunId "
             f"{_first_cancelled(result)}"
         )
+    precision = result.metadata.get("precision")
+    if precision is not None:
+        notes["precision"] = precision_note(precision, name)
     if result.n_failed:
         first = result.failures.iloc[0]
         total = _plural(len(result.runs), "run")
@@ -159,6 +175,59 @@ def outcome_notes(result: SweepResult, name: str = "results") -> dict[str, str]:
             f"{first['error']} -- see {name}.failures for their tracebacks."
         )
     return notes
+
+
+#: Points named in the note of an auto sweep, at most.
+SHOWN_POINTS = 5
+
+
+def precision_note(precision: Mapping[str, Any], name: str = "results") -> str:
+    """What an auto sweep reached: every point precise, or which were not
+    (capped at max_iterations, failing, or stopped) and how wide they are."""
+    wanted = ", ".join(f"{k} ±{v:g}" for k, v in precision["precision"].items())
+    where = f"{name}.metadata['precision']"
+    if "error" in precision:
+        return f"Precision ({wanted}) not assessed: {precision['error']}"
+    points = precision["points"]
+    counts = [p["replicates"] for p in points]
+    spread = f"{min(counts)} to {max(counts)}" if counts else "0"
+    rounds = _plural(precision["rounds"], "round")
+    if precision["reached"]:
+        return (
+            f"Precise: every point's 95% interval is within {wanted} after {rounds} "
+            f"({spread} replicates a point; see {where})."
+        )
+    missed = precision["not_reached"]
+    why = {
+        "capped": f"capped at max_iterations={precision['max_iterations']}",
+        "failing": "its runs of a round gave no value (failed or NaN)",
+        "stopped": "the sweep stopped first",
+        "more": "not finished",
+    }
+    shown = []
+    for point in missed[:SHOWN_POINTS]:
+        values = ", ".join(
+            f"{k}={v!r}"
+            for k, v in point.items()
+            if k not in ("point", "replicates", "values", "half_width", "status")
+        )
+        widths = ", ".join(
+            f"{k} ±{w:.3g}" for k, w in point["half_width"].items() if w == w
+        )
+        shown.append(
+            f"point {point['point']}"
+            + (f" ({values})" if values else "")
+            + f": {point['replicates']} replicates, {widths or 'no interval'}, "
+            + why.get(point["status"], point["status"])
+        )
+    more = len(missed) - len(shown)
+    return (
+        f"Not precise: {_plural(len(missed), 'point')} of {len(points)} did not "
+        f"reach {wanted} after {rounds}: "
+        + "; ".join(shown)
+        + (f"; and {more} more" if more > 0 else "")
+        + f". See {where}."
+    )
 
 
 def _first_cancelled(result: SweepResult) -> str:
@@ -187,4 +256,12 @@ def outcome_report(
     return "\n".join(lines)
 
 
-__all__ = ["cell_code", "dry_run", "outcome_notes", "outcome_report", "python_code"]
+__all__ = [
+    "auto_text",
+    "cell_code",
+    "dry_run",
+    "outcome_notes",
+    "outcome_report",
+    "precision_note",
+    "python_code",
+]

@@ -32,7 +32,7 @@ from typing import Any, NoReturn
 from ..api import compact, load_store, session
 from ..api.experiment import ExperimentError, load_experiment
 from ..api.progress import TqdmProgress
-from ..api.reports import dry_run, outcome_report
+from ..api.reports import dry_run, outcome_report, precision_note
 from ..core.errors import MesaNbError
 from ..core.options import FILE, offered
 
@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                 action="store_const",
                 const=not opt.inverted,
                 default=None,
-                help=f"{opt.help} (file key: {opt.file_key})",
+                help=f"{opt.help} (file key: {opt.file_key})".replace("%", "%%"),
             )
     dry = commands.add_parser(
         "dry-run", help="show the planned runs of an experiment file; run nothing"
@@ -156,11 +156,17 @@ def _status(args: argparse.Namespace) -> int:
         f"{len(result.runs)} total"
     )
     meta = result.metadata
+    iterations = f"{meta['iterations']} iterations"
+    if meta.get("precision") is not None:
+        iterations = f"up to {iterations} (auto)"
     print(
         f"  {meta['model_module']}.{meta['model']}: {meta['n_points']} points x "
-        f"{meta['iterations']} iterations, max_steps {meta['max_steps']}, "
+        f"{iterations}, max_steps {meta['max_steps']}, "
         f"parameters {', '.join(meta['parameters'])}"
     )
+    precision = meta.get("precision")
+    if precision is not None:
+        print(f"  iterations='auto': {precision_note(precision, 'load_store(STORE)')}")
     for line in _provenance_lines(meta.get("provenance")):
         print(f"  {line}")
     return 0

@@ -30,6 +30,7 @@ import numpy as np
 
 from .designs import DESIGNS
 from .errors import SweepOptionError
+from .precision import AUTO, DEFAULT_MAX_ITERATIONS, FIRST_ROUND
 
 #: The front ends, by the name the declaration uses for them.
 CODE, CELL, CONFIG, FILE, FORM = "code", "cell", "config", "file", "form"
@@ -49,6 +50,8 @@ SPEC, RUN, SHOW = "spec", "run", "show"
 #: Kinds of value, and what each accepts.
 KINDS = {
     "count": "a whole number",
+    "iterations": "a whole number, 1 or more, or 'auto'",
+    "precision": "reporter=half-width pairs, e.g. Gini=0.01, half-widths above 0",
     "period": "-1 or a whole number of steps, 1 or more",
     "seed": "a whole number, 0 or more",
     "seeds": "whole numbers, 0 or more, one per iteration",
@@ -132,6 +135,10 @@ class Option:
             return self.default
         if self.kind in ("count", "period", "seed"):
             return self.check(_whole(self, text))
+        if self.kind == "iterations":
+            if text.lower() == AUTO:
+                return AUTO
+            return self.check(_whole(self, text))
         if self.kind == "seeds":
             parts = [p.strip() for p in text.replace(";", ",").split(",")]
             return self.check([_whole(self, p) for p in parts if p])
@@ -158,11 +165,9 @@ class Option:
             return "all" if self.kind == "processes" else ""
         if self.kind == "seeds":
             return ",".join(str(v) for v in value)
-        if isinstance(value, float) and value.is_integer():
-            return str(int(value)) if abs(value) < 1e16 else repr(value)
-        if isinstance(value, float):
-            return repr(value)  # every digit: it reads back as the same float
-        return str(value)
+        if self.kind == "precision":
+            return ",".join(f"{k}={_number_text(float(v))}" for k, v in value.items())
+        return _number_text(value)
 
     def error(self, value: Any, wanted: str = "") -> SweepOptionError:
         """The refusal of ``value``: ``NAME must be WANTED, got VALUE.``
@@ -177,6 +182,15 @@ class Option:
         return SweepOptionError(
             f"{self.name} must be {wanted}, got {shown}.", field=self.name
         )
+
+
+def _number_text(value: Any) -> str:
+    """``value`` as text; a float with every digit (it reads back the same)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value)) if abs(value) < 1e16 else repr(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
 
 
 def _whole(option: Option, text: str) -> int:
@@ -201,6 +215,58 @@ def _check_count(option: Option, value: Any) -> int:
         wanted = f"at least {option.minimum:g}"
         raise option.error(value, "0 or more" if option.minimum == 0 else wanted)
     return int(value)
+
+
+def _check_iterations(option: Option, value: Any) -> Any:
+    if value == AUTO:
+        return AUTO
+    if isinstance(value, str) or not _is_whole(value):
+        raise option.error(value)
+    if value < 1:
+        raise option.error(value, "at least 1 (or 'auto': replicates until precise)")
+    return int(value)
+
+
+def _check_precision(option: Option, value: Any) -> dict[str, float]:
+    example = "{reporter: half-width above 0}, e.g. Gini=0.01 ({'Gini': 0.01})"
+    if isinstance(value, str):
+        value = _precision_text(option, value, example)
+    if not isinstance(value, Mapping) or not value:
+        shown = value if isinstance(value, str) else repr(value)
+        raise option.error(shown, example)
+    checked = {}
+    for name, width in value.items():
+        if not isinstance(name, str) or not name.strip() or "," in name:
+            raise option.error(repr(name), "named by reporters, e.g. Gini=0.01")
+        if (
+            isinstance(width, bool)
+            or not isinstance(width, int | float | np.number)
+            or not math.isfinite(width)
+            or not width > 0
+        ):
+            raise option.error(
+                f"{name}={width!r}",
+                f"a half-width above 0 for each reporter (the ± of the 95% interval "
+                f"of its final value), e.g. {name}=0.01",
+            )
+        checked[name.strip()] = float(width)
+    return checked
+
+
+def _precision_text(option: Option, text: str, example: str) -> dict[str, Any]:
+    """``Gini=0.01, Wealth=0.5`` as ``{"Gini": 0.01, "Wealth": 0.5}``."""
+    read: dict[str, Any] = {}
+    for part in text.replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        name, sep, number = part.rpartition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError(part)
+            read[name.strip()] = float(number)
+        except ValueError:
+            raise option.error(text, example) from None
+    return read
 
 
 def _check_period(option: Option, value: Any) -> int:
@@ -291,6 +357,8 @@ def _check_choice(option: Option, value: Any) -> Any:
 
 _CHECKS = {
     "count": _check_count,
+    "iterations": _check_iterations,
+    "precision": _check_precision,
     "period": _check_period,
     "seed": _check_seed,
     "seeds": _check_seeds,
@@ -309,12 +377,33 @@ _CHECKS = {
 OPTIONS: tuple[Option, ...] = (
     Option(
         "iterations",
-        "count",
+        "iterations",
         1,
-        "Replicates of every parameter point.",
+        "Replicates of every parameter point; 'auto': add replicates in rounds "
+        "until every point is as precise as precision says.",
         SPEC,
         short="-i",
         minimum=1,
+    ),
+    Option(
+        "precision",
+        "precision",
+        None,
+        "With iterations='auto': the half-width wanted of the 95% interval of "
+        "each reporter's final value, at every point (Gini=0.01).",
+        SPEC,
+        absent={CONFIG: "a precision names the reporters of one model"},
+    ),
+    Option(
+        "max_iterations",
+        "count",
+        None,
+        f"With iterations='auto': the most replicates a point gets (none: "
+        f"{DEFAULT_MAX_ITERATIONS}; {FIRST_ROUND} or more, the first round).",
+        SPEC,
+        minimum=FIRST_ROUND,
+        label="max iterations",
+        absent={CONFIG: "a cap goes with the precision of one sweep"},
     ),
     Option(
         "max_steps",

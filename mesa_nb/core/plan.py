@@ -23,6 +23,7 @@ from .errors import ModelClassError, ParameterError, SweepOptionError, warn_user
 from .limits import MAX_RUNS
 from .options import SweepOptions, option
 from .parameters import ParameterSpace, PerRun, Sampler, expand_parameters
+from .precision import AUTO, PrecisionRule
 from .records import RunSpec, run_parameters
 from .scenarios import (
     ScenarioSpec,
@@ -216,9 +217,8 @@ class Runs(Sequence):
     def __len__(self) -> int:
         return self._starts[-1]
 
-    def __getitem__(self, run_id: Any) -> Any:
-        if isinstance(run_id, slice):
-            return [self[i] for i in range(*run_id.indices(len(self)))]
+    def locate(self, run_id: int) -> tuple[int, int]:
+        """The point (its index) and the iteration of run ``run_id``."""
         if run_id < 0:
             run_id += len(self)
         if not 0 <= run_id < len(self):
@@ -226,7 +226,14 @@ class Runs(Sequence):
         number = bisect.bisect_right(self._starts, run_id) - 1
         block = self.blocks[number]
         turn, position = divmod(run_id - self._starts[number], len(block.points))
-        index, iteration = block.points[position], block.iterations[turn]
+        return block.points[position], block.iterations[turn]
+
+    def __getitem__(self, run_id: Any) -> Any:
+        if isinstance(run_id, slice):
+            return [self[i] for i in range(*run_id.indices(len(self)))]
+        if run_id < 0:
+            run_id += len(self)
+        index, iteration = self.locate(run_id)
         point = self.points[index]
         key = self._keys(index, point) if self._keys is not None else 0
         seed = self.seeding.seed_of(run_id, iteration, point, key)
@@ -247,6 +254,9 @@ class SweepPlan:
     seeding: Seeding
     spec: dict[str, Any] | None = None  # the sweep spec it was made from
     blocks: tuple[Block, ...] | None = None  # None: one block (a fresh sweep)
+    #: iterations="auto": how precise each point is made (``iterations`` is
+    #: then the most replicates a point has so far, ``blocks`` the rounds)
+    rule: PrecisionRule | None = None
 
     @cached_property
     def runs(self) -> Runs:
@@ -260,18 +270,76 @@ class SweepPlan:
         """The keys of this plan's points (what a run is, for its seed)."""
         return PointKeys(self.space.points, self.space.swept)
 
-    def aligned(self, order: Sequence[int], blocks: Sequence[Block]) -> SweepPlan:
+    def aligned(
+        self,
+        order: Sequence[int],
+        blocks: Sequence[Block],
+        iterations: int | None = None,
+    ) -> SweepPlan:
         """This plan with its points in ``order`` (indices into them) and its
         runs numbered by ``blocks``: the layout of a store it resumes or
-        grows. Seeds do not change: they follow what each run is."""
+        grows (``iterations``: the most replicates a point has there, for an
+        auto sweep). Seeds do not change: they follow what each run is."""
         points = tuple(self.space.points[i] for i in order)
         space = replace(self.space, points=points)
-        return replace(self, space=space, blocks=tuple(blocks))
+        most = self.iterations if iterations is None else iterations
+        return replace(self, space=space, blocks=tuple(blocks), iterations=most)
 
     @property
     def n_runs(self) -> int:
-        """Points x iterations."""
-        return len(self.space) * self.iterations
+        """Points x iterations (the runs of every block: those planned so far
+        for iterations="auto")."""
+        if self.blocks is None:
+            return len(self.space) * self.iterations
+        return sum(len(block) for block in self.blocks)
+
+    def _layout(self) -> tuple[Block, ...]:
+        if self.blocks is None:
+            return (Block(range(len(self.space)), range(self.iterations)),)
+        return self.blocks
+
+    def replicates(self) -> list[tuple[int, int]]:
+        """Per point: its replicates planned so far, and the first replicate of
+        the last block that gave it some (its last round, in an auto sweep)."""
+        found = [(0, 0)] * len(self.space)
+        for block in self._layout():
+            for index in block.points:
+                if block.iterations.stop > found[index][0]:
+                    found[index] = (block.iterations.stop, block.iterations.start)
+        return found
+
+    def rounds(self) -> int:
+        """The most blocks (rounds of an auto sweep) any point is in."""
+        counts = [0] * len(self.space)
+        for block in self._layout():
+            for index in block.points:
+                counts[index] += 1
+        return max(counts, default=0)
+
+    def with_replicates(self, targets: dict[int, int]) -> SweepPlan:
+        """This plan with more replicates for some points (``{point index:
+        replicates}``): a round of an auto sweep. The new runs are numbered
+        after the others, in blocks of neighbouring points that get the same
+        replicates; seeds follow the point and the iteration, as always."""
+        have = self.replicates()
+        new: list[Block] = []
+        for index in sorted(targets):
+            start, stop = have[index][0], targets[index]
+            if stop <= start:
+                continue
+            last = new[-1] if new else None
+            if (
+                last is not None
+                and last.points.stop == index
+                and last.iterations == range(start, stop)
+            ):
+                new[-1] = Block(range(last.points.start, index + 1), last.iterations)
+            else:
+                new.append(Block(range(index, index + 1), range(start, stop)))
+        if not new:
+            return self
+        most = max(self.iterations, *(b.iterations.stop for b in new))
+        return replace(self, blocks=(*self._layout(), *new), iterations=most)
 
     @property
     def master_seed(self) -> int | None:
@@ -303,6 +371,7 @@ class SweepPlan:
             "timeout": self.settings.timeout,
             "design": self.space.design.describe() if self.space.design else None,
             "spec": self.spec,
+            **({"precision": self.rule.definition()} if self.rule else {}),
         }
 
 
@@ -578,11 +647,22 @@ def plan_sweep(
             "(one seed per iteration), not both.",
             field="seed",
         )
+    rule = precision_rule(options)
+    if rule is not None:
+        iterations = rule.first
     if until is not None:
         until = _check_until(until)
     space = expand_parameters(parameters)
     space = _supply_simulators(model_cls, space)
     space, scenario_used = _scenario_route(model_cls, space, options.scenario)
+    if rule is not None and scenario_used is not None and scenario_used.own_seeds:
+        raise SweepOptionError(
+            "iterations='auto' adds replicates with seeds of their own, but the "
+            "scenarios swept carry their own seeds (a replicate would repeat its "
+            "scenario exactly): sweep the scenarios' fields instead, or give fixed "
+            "replications (scenario.spawn_replications(n)).",
+            field="iterations",
+        )
     check_scenario_seeding(scenario_used, iterations, seed, rng)
     fields = check_parameter_names(model_cls, space, scenario_used)
     _check_reserved(space)
@@ -593,6 +673,14 @@ def plan_sweep(
         raise SweepOptionError(
             f"The parameters already set {user_seeds!r}: drop it from the parameters "
             "or drop the seed=/rng= option.",
+            field=user_seeds,
+        )
+    if user_seeds is not None and rule is not None:
+        raise SweepOptionError(
+            f"The parameters set {user_seeds!r}, so every replicate of a point would "
+            "get the same seed and the same values, and iterations='auto' could "
+            f"never learn their spread: drop {user_seeds!r} from the parameters (a "
+            "seed is then derived per run), or give fixed iterations.",
             field=user_seeds,
         )
 
@@ -610,6 +698,13 @@ def plan_sweep(
             seeding = Seeding("entropy", master_seed=master)
 
     n_runs = len(space) * iterations
+    if rule is not None and len(space) * rule.max_iterations > MAX_RUNS:
+        raise SweepOptionError(
+            f"iterations='auto' could run {len(space) * rule.max_iterations:,} runs "
+            f"({len(space):,} points x max_iterations={rule.max_iterations:,}), more "
+            f"than {MAX_RUNS:,}: lower max_iterations, or sweep fewer points.",
+            field="max_iterations",
+        )
     if n_runs > MAX_RUNS:
         axes = getattr(space.points, "axes", {}).values()
         sizes = " x ".join(str(len(v)) for v in axes if len(v) > 1)
@@ -638,7 +733,43 @@ def plan_sweep(
         timeout=None if timeout is None else float(timeout),
         check_reproducible=options.check_reproducible,
     )
-    return SweepPlan(settings, space, iterations, seeding)
+    return SweepPlan(settings, space, iterations, seeding, rule=rule)
+
+
+def precision_rule(options: SweepOptions) -> PrecisionRule | None:
+    """The rule of ``iterations="auto"`` (None for fixed iterations), or the
+    refusal of options that do not go together, naming the fix."""
+    precision, cap = options.precision, options.max_iterations
+    if options.iterations != AUTO:
+        if precision is not None:
+            raise SweepOptionError(
+                "precision= says how precise iterations='auto' makes each point: "
+                "add iterations='auto' (--iterations auto), or drop precision.",
+                field="precision",
+            )
+        if cap is not None:
+            raise SweepOptionError(
+                "max_iterations= caps the replicates of iterations='auto': add "
+                "iterations='auto' and a precision, or drop max_iterations.",
+                field="max_iterations",
+            )
+        return None
+    if precision is None:
+        raise SweepOptionError(
+            "iterations='auto' adds replicates until every point is precise: say "
+            "how precise with precision={reporter: half-width}, the half-width of "
+            "the 95% interval of its final value, e.g. precision={'Gini': 0.01} "
+            "(--precision Gini=0.01).",
+            field="precision",
+        )
+    if options.rng is not None:
+        raise SweepOptionError(
+            "iterations='auto' derives each replicate's seed from the master seed; "
+            "rng= (one seed per iteration) cannot seed replicates not known yet: "
+            "give seed= instead, or fixed iterations.",
+            field="rng",
+        )
+    return PrecisionRule.of(precision, cap)
 
 
 def build_kwargs(settings: RunSettings, params: dict[str, Any], seed: Any) -> dict:

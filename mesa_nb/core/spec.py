@@ -344,6 +344,8 @@ def _written(name: str, value: Any) -> Any:
         return model_reference(value)
     if isinstance(value, os.PathLike):
         return os.fspath(value)
+    if isinstance(value, Mapping):
+        return dict(value)
     return value
 
 
@@ -361,6 +363,8 @@ def _writable(value: Any) -> bool:
         return True  # a class: written as its reference; a path as text
     if isinstance(value, list | tuple):
         return all(_writable(v) for v in value)
+    if isinstance(value, Mapping):  # precision: {reporter: half-width}
+        return all(isinstance(k, str) and _writable(v) for k, v in value.items())
     return value is None or isinstance(value, str | int | float | bool)
 
 

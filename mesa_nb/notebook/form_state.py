@@ -326,6 +326,18 @@ def run_count_text(n_points: int, iterations: int) -> str:
     )
 
 
+def plan_count_text(plan: Any) -> str:
+    """The runs of a plan: ``"12 runs = 6 points x 2 iterations"``, or for
+    iterations='auto' its first round and its most:
+    ``"20 runs = 2 points x 10 iterations first, then until precise (at most
+    2,000 runs)"``."""
+    text = run_count_text(len(plan.space), plan.iterations)
+    if plan.rule is None:
+        return text
+    most = len(plan.space) * plan.rule.max_iterations
+    return f"{text} first, then until precise (at most {most:,} runs)"
+
+
 def core_value(value: Any, swept: bool) -> Any:
     """What the core and the cell get: a list when swept.
 

@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ipywidgets as w
+import traitlets
 
 from ..api import session
 from ..api.progress import TqdmProgress
 from ..api.reports import outcome_report
 from ..core.mesa_adapter import Model
 from ..core.options import FORM, Option, SweepOptions, offered
+from ..core.precision import AUTO, DEFAULT_MAX_ITERATIONS
 from ..core.result import SweepResult
 from .form_state import (
     BOOL,
@@ -54,8 +56,8 @@ from .form_state import (
     dropdown_choices,
     first_reporter,
     model_reference,
+    plan_count_text,
     python_code,
-    run_count_text,
     uses_dropdown,
     uses_number_box,
     uses_text_entry,
@@ -212,6 +214,22 @@ class _Option:
 _OPTION_STYLE = {"description_width": "110px"}
 
 
+class CountOrAuto(w.Combobox):
+    """A box for a whole number or 'auto' (offered in its list); a number
+    set from code is shown as its text."""
+
+    value = traitlets.CUnicode(help="a whole number, or 'auto'").tag(sync=True)
+
+
+#: What an empty box of an option means, where its default is None.
+_EMPTY_MEANS = {
+    "seed": "fresh at Run",
+    "samples": "the design's default",
+    "precision": "with auto: e.g. Gini=0.01",
+    "max_iterations": f"with auto: {DEFAULT_MAX_ITERATIONS}",
+}
+
+
 def option_control(opt: Option, value: Any) -> w.Widget:
     """The control of one option, by its kind: a whole-number box, a
     checkbox, the design's dropdown (a grid or a design), the processes'
@@ -230,6 +248,8 @@ def option_control(opt: Option, value: Any) -> w.Widget:
     if opt.kind == "choice":
         choices = [GRID, *(str(c) for c in opt.choices)]
         return w.Dropdown(options=choices, value=value, **common)
+    if opt.kind == "iterations":
+        return CountOrAuto(value=value, options=[AUTO], ensure_option=False, **common)
     if opt.kind == "processes":
         cores = str(os.cpu_count() or 1)
         return w.Combobox(
@@ -240,9 +260,7 @@ def option_control(opt: Option, value: Any) -> w.Widget:
         )
     placeholder = "" if opt.default is None else f"default {opt.default}"
     if opt.default is None:
-        placeholder = {"seed": "fresh at Run", "samples": "the design's default"}.get(
-            opt.name, "none"
-        )
+        placeholder = _EMPTY_MEANS.get(opt.name, "none")
     return w.Text(value=value, placeholder=placeholder, **common)
 
 
@@ -385,7 +403,7 @@ class SweepForm:
         if request is None:
             self.count.value = _html("fix the values marked in red", ERROR_STYLE)
         else:
-            count = run_count_text(len(request.plan.space), request.plan.iterations)
+            count = plan_count_text(request.plan)
             self.count.value = f"<b>{count}</b>"
         self._idle_buttons()
         self._show_code()

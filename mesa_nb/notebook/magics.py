@@ -112,7 +112,7 @@ def with_option_flags(function: Any) -> Any:
                 action="store_const",
                 const=not opt.inverted,
                 default=argparse.SUPPRESS,
-                help=opt.help,
+                help=opt.help.replace("%", "%%"),  # argparse formats help
             )
         else:
             decorate = argument(
@@ -120,7 +120,7 @@ def with_option_flags(function: Any) -> Any:
                 dest=opt.name,
                 type=_option_type(opt),
                 default=argparse.SUPPRESS,
-                help=opt.help,
+                help=opt.help.replace("%", "%%"),  # argparse formats help
             )
         function = decorate(function)
     function = argument(
@@ -302,8 +302,11 @@ class BatchRun(Magics, BatchRunSettings):
         live = LiveSweep(prepared.plan, run)
         output = options.output
         self.shell.user_ns[output] = live
+        runs = f"{prepared.plan.n_runs} runs"
+        if prepared.plan.rule is not None:
+            runs += " (a first round; more until precise)"
         print(
-            f"Running {prepared.plan.n_runs} runs in the background: {output}.model "
+            f"Running {runs} in the background: {output}.model "
             f"(and the other tables, plots) show the runs finished so far; "
             f"{output}.wait() gives the final result, {output}.cancel() stops it."
         )

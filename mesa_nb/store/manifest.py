@@ -20,6 +20,7 @@ from ..core.designs import Design
 from ..core.errors import StoreError
 from ..core.parameters import ParameterSpace, Sampler
 from ..core.plan import Block, RunSettings, Seeding, SweepPlan
+from ..core.precision import PrecisionRule
 from ..core.scenarios import scenario_spec
 from ..core.spec import SweepSpec
 from .encoding import POINT_VALUES, class_path, decode_points, decode_value, to_json
@@ -59,6 +60,7 @@ def sweep_definition(plan: SweepPlan) -> dict[str, Any]:
             [b.points.start, b.points.stop, b.iterations.start, b.iterations.stop]
             for b in plan.blocks
         ]
+    adaptive = {"adaptive": plan.rule.definition()} if plan.rule is not None else {}
     return {
         "model": f"{cls.__module__}.{cls.__qualname__}",
         "parameters": list(plan.space.names),
@@ -71,6 +73,7 @@ def sweep_definition(plan: SweepPlan) -> dict[str, Any]:
         "seeding": seeding,
         **_event_settings(plan),
         **layout,
+        **adaptive,
     }
 
 
@@ -148,7 +151,7 @@ def _types_text(types: Any) -> str:
 
 
 #: What may grow between a store and the sweep that resumes it.
-_GROWING = ("points", "point_types", "iterations", "layout", "seeding")
+_GROWING = ("points", "point_types", "iterations", "layout", "seeding", "adaptive")
 
 
 def differences(
@@ -188,6 +191,7 @@ _OPTIONAL_DEFINITION_KEYS: dict[str, tuple[type, ...]] = {
     "scenario": (str,),
     "scenario_fields": (list,),
     "until": (int, float, _NONE),
+    "adaptive": (dict,),
 }
 _METADATA_KEYS: dict[str, tuple[type, ...]] = {"swept": (list,), "sampled": (list,)}
 _OPTIONAL_METADATA_KEYS: dict[str, tuple[type, ...]] = {
@@ -334,7 +338,23 @@ def plan_from_manifest(manifest: dict[str, Any], model_cls: type | None) -> Swee
         seeding,
         sweep_spec,
         stored_blocks(definition),
+        stored_rule(definition),
     )
+
+
+def stored_rule(definition: dict[str, Any]) -> PrecisionRule | None:
+    """The rule of a stored ``iterations="auto"`` sweep (None: fixed
+    iterations); a damaged one is refused, naming it."""
+    written = definition.get("adaptive")
+    if written is None:
+        return None
+    try:
+        return PrecisionRule.from_definition(written)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise StoreError(
+            f"manifest.json is damaged: definition.adaptive cannot be read ({exc!r}); "
+            "restore manifest.json from a backup or use a new store directory."
+        ) from None
 
 
 # -- growing a store -------------------------------------------------------------------
@@ -393,7 +413,10 @@ def align_with_store(stored: dict[str, Any], plan: SweepPlan) -> tuple[SweepPlan
         changed.append(
             f"points (the store holds {len(missing)} this sweep lacks, e.g. {shown})"
         )
-    if plan.iterations < stored["iterations"]:
+    auto = _adaptive_change(stored, wanted)
+    if auto is not None:
+        changed.append(auto)
+    elif plan.rule is None and plan.iterations < stored["iterations"]:
         changed.append(
             f"iterations (the store holds {stored['iterations']}, this sweep "
             f"asks {plan.iterations}: load_store reads them all)"
@@ -409,6 +432,8 @@ def align_with_store(stored: dict[str, Any], plan: SweepPlan) -> tuple[SweepPlan
     order = [where[t] for t in held] + [i for i in range(len(asked)) if i not in taken]
     n_held, n_all = len(held), len(asked)
     before, after = stored["iterations"], plan.iterations
+    if plan.rule is not None:  # an auto sweep goes on from the rounds stored
+        return _align_rounds(stored, plan, order, n_held, n_all)
     blocks = list(stored_blocks(stored) or (Block(range(n_held), range(before)),))
     blocks += [
         block
@@ -426,6 +451,40 @@ def align_with_store(stored: dict[str, Any], plan: SweepPlan) -> tuple[SweepPlan
             "for the larger sweep."
         )
     return plan.aligned(order, blocks), grows
+
+
+def _adaptive_change(stored: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    """Why a store of fixed iterations cannot be resumed by an auto sweep
+    (or the other way round), or None."""
+    held, asked = stored.get("adaptive"), wanted.get("adaptive")
+    if (held is None) == (asked is None):
+        return None
+    if held is not None:
+        rule = PrecisionRule.from_definition(held)
+        return (
+            f"iterations (the store holds an iterations='auto' sweep with precision "
+            f"{rule.text()}: resume it with iterations='auto' and a precision)"
+        )
+    return (
+        f"iterations (the store holds {stored['iterations']} iterations of every "
+        "point; iterations='auto' starts a store of its own)"
+    )
+
+
+def _align_rounds(
+    stored: dict[str, Any], plan: SweepPlan, order: list[int], n_held: int, n_all: int
+) -> tuple[SweepPlan, bool]:
+    """An auto sweep laid out as the store of its earlier rounds numbers its
+    runs; new points get a first round after them. Its rule may differ from
+    the stored one (a tighter precision goes on from the runs stored)."""
+    blocks = list(
+        stored_blocks(stored) or (Block(range(n_held), range(stored["iterations"])),)
+    )
+    if n_all > n_held:
+        blocks.append(Block(range(n_held, n_all), range(plan.rule.first)))
+    most = max(stored["iterations"], plan.rule.first if n_all > n_held else 0)
+    grows = n_all > n_held or stored["adaptive"] != plan.rule.definition()
+    return plan.aligned(order, blocks, most), grows
 
 
 def stored_design(sweep_spec: dict[str, Any] | None) -> Design | None:

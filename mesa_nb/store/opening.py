@@ -21,6 +21,7 @@ from .manifest import (
     FORMAT,
     READABLE_FORMATS,
     align_with_store,
+    differences,
     manifest_problem,
     sweep_definition,
 )
@@ -154,9 +155,11 @@ def _check_resume(
         rewrite = True
     if grows:  # the store's sweep is now the larger one; what it was is kept
         before = manifest["definition"]
-        stored_metadata.setdefault("grown_from", []).append(
-            {"n_points": len(before["points"]), "iterations": before["iterations"]}
-        )
+        was = {"n_points": len(before["points"]), "iterations": before["iterations"]}
+        if "adaptive" in before:
+            was["precision"] = before["adaptive"].get("precision")
+            was["max_iterations"] = before["adaptive"].get("max_iterations")
+        stored_metadata.setdefault("grown_from", []).append(was)
         manifest["definition"] = sweep_definition(aligned)
         stored_metadata[POINT_VALUES] = encode_points(aligned.space.points)
         stored_metadata.update(
@@ -171,6 +174,25 @@ def _check_resume(
         manifest["format"] = FORMAT
         write_manifest(layout, files, manifest)
     return aligned
+
+
+def record_round(layout: StoreLayout, files: AtomicFiles, plan: SweepPlan) -> None:
+    """Write the layout of an auto sweep's next round into the manifest
+    before any of its runs starts, so a resume numbers them alike. Only the
+    layout and the replicates change: the sweep stays the one stored."""
+    manifest = read_manifest(layout)
+    definition = sweep_definition(plan)
+    changed = differences(
+        manifest["definition"], definition, skip=("layout", "iterations")
+    )
+    if changed:
+        raise StoreError(
+            f"{layout.root}: a round of the sweep would change the stored definition "
+            f"({', '.join(changed)}); this is a bug in mesa_nb, please report it."
+        )
+    manifest["definition"] = definition
+    manifest["metadata"].update({"iterations": plan.iterations, "n_runs": plan.n_runs})
+    write_manifest(layout, files, manifest)
 
 
 def _newer(found: Any) -> bool:

@@ -34,7 +34,13 @@ from .fingerprint import model_fingerprint
 from .lock import StoreLock
 from .manifest import stored_master_seed
 from .names import PartNames, StoreLayout, store_root
-from .opening import Opening, check_location, prepare_manifest, read_manifest
+from .opening import (
+    Opening,
+    check_location,
+    prepare_manifest,
+    read_manifest,
+    record_round,
+)
 from .provenance import ProvenanceLog, read_provenance, sweep_provenance
 from .reader import StoreReader, manifest_limits_problem
 from .writer import BatchWriter, FileEntry, PartWriter
@@ -116,6 +122,12 @@ class RunStore:
             self.close()
             raise
         return plan
+
+    def record_round(self, plan: SweepPlan) -> None:
+        """Record the runs of an auto sweep's next round (its plan's new
+        layout) before they run; only the sweep that holds the lock does."""
+        self._owner_only("records the rounds of its sweep")
+        record_round(self.layout, self._files, plan)
 
     def _tidy(self) -> None:
         """What only the lock holder does: remove the temporaries of killed
