@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import threading
 import time
 
 import mesa
@@ -110,6 +111,9 @@ def test_a_background_sweep_in_a_real_kernel(tmp_path):
     background_cell = json.dumps(notebook.cells[3].outputs)
     assert "application/vnd.jupyter.widget-view+json" in background_cell  # the bar
     assert "in the background" in background_cell
+    # the cell's line was updated in place when the sweep ended
+    assert "<LiveSweep of Slow: done, 6 of 6 runs ok>" in background_cell
+    assert "running," not in background_cell
 
 
 class Hang(mesa.Model):
@@ -203,3 +207,117 @@ def test_the_bar_shows_long_runs_in_flight_with_their_step(processes):
     assert reports and max(step for _, step, _ in reports) >= 20
     assert {run for run, _, _ in reports} <= {0, 1}
     assert "at step" in stream.getvalue()  # shown once a run passed 3 s
+
+
+#: Runs with hold=True wait for this in their first step (in-process runs).
+GATE = threading.Event()
+
+
+class Gated(mesa.Model):
+    def __init__(self, hold=False, rng=None):
+        super().__init__(rng=rng)
+        self.hold = hold
+        self.datacollector = mesa.DataCollector(model_reporters={"S": step_number})
+        self.datacollector.collect(self)
+
+    def step(self):
+        if self.hold:
+            assert GATE.wait(60), "the test never opened the gate"
+        self.datacollector.collect(self)
+
+
+def _gated_sweep(**options):
+    """A background sweep of three runs, the third held at the gate; returns
+    it once the first two have finished."""
+    GATE.clear()
+    two_done = threading.Event()
+    live = mesa_nb.sweep(
+        Gated,
+        {"hold": [False, False, True]},
+        max_steps=3,
+        data_collection_period=1,
+        seed=1,
+        processes=1,
+        background=True,
+        on_progress=lambda event: event.done >= 2 and two_done.set(),
+        **options,
+    )
+    assert two_done.wait(60), "two runs did not finish"
+    return live
+
+
+def test_a_live_plot_says_how_many_runs_it_shows():
+    from mesa_nb.notebook import live as notebook_live
+
+    live = _gated_sweep()
+    try:
+        snapshot = live.snapshot()
+        head = notebook_live.progress_head(snapshot, live.done())
+        assert head == "2 of 3 runs finished (sweep running)"
+        figure = notebook_live.live_figure(snapshot, "lines", ("S",), {}, head)
+        assert figure.get_suptitle() == head
+        (ax,) = figure.axes
+        assert ax.get_title() == "S over steps"
+        plot = live.live("S", by="hold", every=0.05)
+    finally:
+        GATE.set()
+    final = live.wait(timeout=60)
+    assert plot.ended.wait(60), "the live plot did not draw the end"
+    (shown,) = plot.outputs
+    assert shown["data"]["text/plain"] == (
+        "<lines plot: 3 of 3 runs finished (sweep done)>"
+    )
+    assert shown["data"]["image/png"]
+    # small multiples: the head above the plot's own title, one panel a value
+    facets = notebook_live.live_figure(
+        final, "lines", ("S",), {"facet": "hold"}, "3 of 3 runs finished"
+    )
+    assert facets.get_suptitle().startswith("3 of 3 runs finished\nS over steps")
+    panels = [ax for ax in facets.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["hold=False", "hold=True"]
+
+
+def test_the_background_cells_line_says_done_when_the_sweep_ends(ipython):
+    from IPython.utils.capture import capture_output
+
+    GATE.clear()
+    ipython.user_ns["Gated"] = Gated
+    with capture_output() as captured:
+        ipython.run_cell(
+            "%%batchrun Gated --background -p 1 -s 3 --seed 4 -q --out gated\n"
+            "hold = [False, True]"
+        )
+        live = ipython.user_ns["gated"]
+        assert not live.done()
+        GATE.set()
+        live.wait(timeout=60)  # the line is updated before wait() returns
+    outputs = captured.outputs
+    assert outputs, "the cell showed no line"
+    first, last = outputs[0], outputs[-1]
+    assert first.data["text/plain"].startswith("<LiveSweep of Gated: running, ")
+    assert not first.update and "display_id" in first.transient
+    assert last.update and last.transient == first.transient  # the same line
+    assert last.data["text/plain"] == "<LiveSweep of Gated: done, 2 of 2 runs ok>"
+    assert "done, 2 of 2 runs ok" in last.data["text/html"]
+    assert repr(live) == last.data["text/plain"]
+
+
+def test_a_live_sweep_tells_its_end_to_watchers_before_wait_returns():
+    lines = []
+    live = _gated_sweep()
+    live.watch(lines.append, every=60)
+    ended = threading.Event()
+    live.on_end(ended.set)
+    assert lines == ["<LiveSweep of Gated: running, 2 of 3 runs done>"]
+    GATE.set()
+    live.wait(timeout=60)
+    assert ended.is_set()
+    assert lines[-1] == "<LiveSweep of Gated: done, 3 of 3 runs ok>"
+    late = []
+    live.on_end(lambda: late.append(live.status()))  # after the end: at once
+    assert late == ["<LiveSweep of Gated: done, 3 of 3 runs ok>"]
+    stopped = _gated_sweep()
+    stopped._state.cancel.set()
+    GATE.set()
+    stopped.wait(timeout=60)
+    assert repr(stopped).startswith("<LiveSweep of Gated: stopped, 2 of 3 runs ok")

@@ -88,7 +88,8 @@ def test_lines_draws_the_mean_per_value_of_the_first_swept_parameter(money) -> N
     for line, n in zip(drawn, [3, 6], strict=True):
         assert line.get_xdata().tolist() == [0, 1, 2, 3, 4, 5]
         np.testing.assert_allclose(line.get_ydata(), expected.loc[n, "mean"])
-    assert ax.get_title() == "Max over steps"
+    # bonus is swept too: the mean lines average over it, and say so
+    assert ax.get_title() == "Max over steps\npooled over bonus (0, 1)"
     assert ax.get_xlabel() == "Step"
     assert ax.get_ylabel() == "Max"
     legend = ax.get_legend()
@@ -96,25 +97,26 @@ def test_lines_draws_the_mean_per_value_of_the_first_swept_parameter(money) -> N
     assert [t.get_text() for t in legend.get_texts()] == [
         "n=3",
         "n=6",
-        "95% CI of the mean",
+        "95% CI of the mean (t)",
     ]
 
 
 def test_lines_band_edges_are_the_confidence_interval(money) -> None:
     ax = plots.lines(money, "Max", by="bonus")
-    expected = hand_stats(money.model, ["bonus", "Step"], "Max")
+    model = money.model
+    # Max is a count (bounds [0, inf) read from its values): the t-intervals
+    # stay above 0, so they are Student's t
+    expected = hand_stats(model, ["bonus", "Step"], "Max")
     assert [line.get_label() for line in visible_lines(ax)] == ["bonus=0", "bonus=1"]
     assert len(ax.collections) == 2
     for band, bonus in zip(ax.collections, [0.0, 1.0], strict=True):
         low, high = band_edges(band, range(6))
         wanted = expected.loc[bonus]
-        # Step 0: every run has Max 1, so the interval has zero width; Max is
-        # a count (whole numbers), so the band stays within the observed values
-        lower = np.maximum(wanted["low"].fillna(wanted["mean"]), wanted["min"])
-        upper = np.minimum(wanted["high"].fillna(wanted["mean"]), wanted["max"])
-        np.testing.assert_allclose(low, lower)
-        np.testing.assert_allclose(high, upper)
+        # Step 0: every run has Max 1, so the interval has zero width
+        np.testing.assert_allclose(low, wanted["low"].fillna(wanted["mean"]))
+        np.testing.assert_allclose(high, wanted["high"].fillna(wanted["mean"]))
         assert max(np.subtract(high, low)) > 0
+        assert min(low) >= 0
 
 
 def test_early_stops_do_not_make_the_mean_saw_tooth() -> None:
@@ -138,9 +140,10 @@ def test_early_stops_do_not_make_the_mean_saw_tooth() -> None:
     plots.lines(result, "Steps", by=None, ax=ax)
     (band,) = ax.collections
     low, high = band_edges(band, stats["Step"].tolist())
-    assert low == list(np.maximum(stats["ci_low"], stats["min"]))
-    assert high == list(np.minimum(stats["ci_high"], stats["max"]))
+    assert low == list(stats["ci_low"])
+    assert high == list(stats["ci_high"])
     assert min(low) >= 0  # a count's band stays within what was observed
+    assert set(stats["interval"].dropna()) <= {"t", "t, clipped"}
 
 
 def test_lines_minmax_band_and_runs(money) -> None:
@@ -164,6 +167,7 @@ def test_lines_without_band(money) -> None:
     ax = plots.lines(money, "Total", band=None)
     assert len(ax.collections) == 0
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["n=3", "n=6"]
+    assert ax.get_title() == "Total over steps\npooled over bonus (0, 1)"
     with pytest.raises(ValueError, match="band must be"):
         plots.lines(money, "Total", band="sd")
 
@@ -214,12 +218,13 @@ def test_unknown_names_list_the_available_ones(money) -> None:
 
 # -- final --------------------------------------------------------------------
 def test_final_error_bars_are_the_interval_of_the_final_means(money) -> None:
-    ax = plots.final(money, "Max", "n", hue="bonus")
+    ax = plots.final(money, "Max", "n", hue="bonus", interval="t")
     containers = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert len(containers) == 2
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "bonus=0",
         "bonus=1",
+        "error bars: 95% CI of the mean (t)",
     ]
     assert ax.get_legend().get_title().get_text() == "bonus"
     expected = hand_stats(last_rows(money.model), ["bonus", "n"], "Max")
@@ -249,7 +254,7 @@ def test_final_with_categorical_values_from_a_dataframe() -> None:
             "Total": [1.0, 4.0, 3.0, 8.0],
         }
     )
-    ax = plots.final(frame, "Total", "space")
+    ax = plots.final(frame, "Total", "space", interval="t")
     assert [t.get_text() for t in ax.get_xticklabels()] == ["torus", "walls"]
     (container,) = ax.containers
     np.testing.assert_allclose(container.lines[0].get_xydata(), [[0, 2.0], [1, 6.0]])
@@ -281,38 +286,60 @@ def test_heatmap_cells_are_the_mean_final_values(money) -> None:
 
 
 # -- agents -------------------------------------------------------------------
-def test_agent_histograms_count_every_agent(money) -> None:
+def ecdf_at(line, value: float) -> float:
+    """The height of a drawn ECDF at ``value``."""
+    x, y = line.get_xdata(), line.get_ydata()
+    return float(y[x <= value].max())
+
+
+def test_agent_ecdfs_one_line_per_group(money) -> None:
     ax = plots.agents(money, "Wealth")
-    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    drawn = visible_lines(ax)
+    assert [line.get_label() for line in drawn] == ["n=3", "n=6"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["n=3", "n=6"]
     assert ax.get_legend().get_title().get_text() == "n"
     runs_per_n = 2 * ITERATIONS  # two bonus values
     last = money.agents[money.agents["Step"] == 5].merge(money.runs, on="RunId")
-    for container, n in zip(bars, [3, 6], strict=True):
-        heights = [patch.get_height() for patch in container]
-        assert sum(heights) == n * runs_per_n
-        # one bin per integer wealth: bin centred on w holds the agents with w
-        centres = [p.get_x() + p.get_width() / 2 for p in container]
-        counts = last.loc[last["n"] == n, "Wealth"].value_counts()
-        for centre, height in zip(centres, heights, strict=True):
-            assert height == counts.get(round(centre), 0)
-    assert ax.get_title() == "agents' Wealth at Step 5"
+    for line, n in zip(drawn, [3, 6], strict=True):
+        values = last.loc[last["n"] == n, "Wealth"].to_numpy(dtype=float)
+        assert len(values) == n * runs_per_n  # every agent of every run
+        assert line.get_drawstyle() == "steps-post"
+        assert sorted(line.get_xdata()[1:]) == sorted(values)
+        for value in np.unique(values):  # the share of agents at or below
+            assert ecdf_at(line, value) == pytest.approx(np.mean(values <= value))
+        assert line.get_ydata()[-1] == pytest.approx(1.0)
+    assert ax.get_title() == "agents' Wealth at Step 5\npooled over bonus (0, 1)"
     assert ax.get_xlabel() == "Wealth"
-    assert ax.get_ylabel() == "agents (all runs)"
+    assert ax.get_ylabel() == "share of agents at or below"
 
 
-def test_agent_histogram_at_a_chosen_step(money) -> None:
+def test_agent_step_histograms_are_shares_of_each_group(money) -> None:
+    ax = plots.agents(money, "Wealth", kind="hist")
+    outlines = [patch for patch in ax.patches if not patch.get_label().startswith("_")]
+    assert [patch.get_label() for patch in outlines] == ["n=3", "n=6"]
+    assert not [c for c in ax.containers if isinstance(c, BarContainer)]
+    last = money.agents[money.agents["Step"] == 5].merge(money.runs, on="RunId")
+    for outline, n in zip(outlines, [3, 6], strict=True):
+        assert outline.get_fill() is False  # an outline, not filled bars
+        # a step outline: (left edge, height) of each bin at vertices 1, 3, 5...
+        xy = outline.get_xy()
+        lefts, heights = xy[1:-1:2, 0], xy[1:-1:2, 1]
+        # one bin per integer wealth, from 0.5 below it: its share of agents
+        shares = last.loc[last["n"] == n, "Wealth"].value_counts(normalize=True)
+        expected = [shares.get(round(left + 0.5), 0.0) for left in lefts]
+        np.testing.assert_allclose(heights, expected)
+        assert heights.sum() == pytest.approx(1.0)
+    assert ax.get_ylabel() == "share of agents (all runs)"
+
+
+def test_agent_distribution_at_a_chosen_step(money) -> None:
     ax = plots.agents(money, "Wealth", by="bonus", step=0)
-    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
-    assert len(bars) == 2
-    for container in bars:  # everyone starts with 1: one full bar at 1
-        ((centre, height),) = [
-            (p.get_x() + p.get_width() / 2, p.get_height())
-            for p in container
-            if p.get_height()
-        ]
-        assert (round(centre), height) == (1, ITERATIONS * (3 + 6))
-    assert ax.get_title() == "agents' Wealth at Step 0"
+    drawn = visible_lines(ax)
+    assert len(drawn) == 2
+    for line in drawn:  # everyone starts with 1: the ECDF jumps to 1 at 1
+        assert set(line.get_xdata()) == {1.0}
+        assert ecdf_at(line, 1.0) == 1.0
+    assert ax.get_title() == "agents' Wealth at Step 0\npooled over n (3, 6)"
     with pytest.raises(ParameterError, match=r"No agent records at Step 99\. Kept"):
         plots.agents(money, "Wealth", step=99)
 
@@ -359,13 +386,14 @@ def test_every_plot_excludes_failed_runs_and_says_so(fragile_money) -> None:
     note = " (4 failed runs excluded)"
 
     ax = plots.agents(result, "Wealth", by="fail")
-    (bars,) = [c for c in ax.containers if isinstance(c, BarContainer)]
+    (line,) = visible_lines(ax)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fail=False"]
-    assert sum(p.get_height() for p in bars) == 2 * (3 + 4)  # ok runs' agents
-    assert ax.get_title() == f"agents' Wealth at Step 4{note}"
+    assert len(line.get_xdata()) - 1 == 2 * (3 + 4)  # ok runs' agents
+    assert ax.get_title() == f"agents' Wealth at Step 4{note}\npooled over n (3, 4)"
 
     ax = plots.final(result, "Total", "n", hue="fail")
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fail=False"]
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts[:2] == ["fail=False", "error bars: 95% CI of the mean (t)"]
     assert ax.get_title().endswith(note)
 
     ax = plots.heatmap(result, "Total", "fail", "n")
@@ -395,4 +423,6 @@ def test_accessor_delegates_and_lists_the_helpers(money) -> None:
     )
     lines_ax = accessor.lines("Max", "bonus")
     assert [ln.get_label() for ln in visible_lines(lines_ax)] == ["bonus=0", "bonus=1"]
-    assert accessor.agents("Wealth", step=0).get_title() == "agents' Wealth at Step 0"
+    assert accessor.agents("Wealth", step=0).get_title() == (
+        "agents' Wealth at Step 0\npooled over bonus (0, 1)"
+    )

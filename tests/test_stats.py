@@ -48,7 +48,7 @@ def test_t_quantiles_written_out_are_scipys() -> None:
 def test_per_step_statistics_match_hand_computed_values() -> None:
     # Shuffled input: the output is sorted by n, then Step.
     frame = small_frame().sample(frac=1.0, random_state=3)
-    out = replicate_stats(frame, "Gini", by="n")
+    out = replicate_stats(frame, "Gini", by="n", interval="t")
 
     s3 = math.sqrt(3)
     expected = pd.DataFrame(
@@ -79,11 +79,16 @@ def test_per_step_statistics_match_hand_computed_values() -> None:
     )
     assert list(out.columns) == ["n", "Step", *STAT_COLUMNS]
     assert out["count"].dtype == np.int64
-    pd.testing.assert_frame_equal(out, expected, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        out[expected.columns], expected, check_exact=False, rtol=1e-12
+    )
+    assert out["interval"].tolist() == ["t"] * 4
+    # three runs a group: too few for the dip test
+    assert out["dip_p"].isna().all() and not out["bimodal"].any()
 
 
 def test_final_uses_each_runs_last_record_and_drops_step() -> None:
-    out = replicate_stats(small_frame(), "Gini", by="n", final=True)
+    out = replicate_stats(small_frame(), "Gini", by="n", final=True, interval="t")
     assert list(out.columns) == ["n", *STAT_COLUMNS]
     # last values: n=10 -> 2, 6, 4; n=20 -> 7, 9 and 8 (RunId 5 stopped at Step 0)
     assert out["n"].tolist() == [10, 20]
@@ -110,7 +115,9 @@ def test_default_by_for_a_dataframe_is_the_columns_that_vary() -> None:
 
 
 def test_level_sets_the_t_quantile() -> None:
-    out = replicate_stats(small_frame(), "Gini", by="n", level=0.9, final=True)
+    out = replicate_stats(
+        small_frame(), "Gini", by="n", level=0.9, final=True, interval="t"
+    )
     t90 = scipy_stats.t.ppf(0.95, 2)  # 2.919985580355516
     assert t90 == pytest.approx(2.919985580355516)
     half = t90 * 2 / math.sqrt(3)

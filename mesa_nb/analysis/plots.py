@@ -1,8 +1,11 @@
 """Quick matplotlib plots of a sweep: time series, final values, heatmaps, agents.
 
 Every function takes a :class:`~mesa_nb.SweepResult` (or its DataFrames),
-draws on ``ax`` (a new figure when None) and returns the Axes. Only finished
-runs are drawn; with a SweepResult the title says how many runs failed.
+draws on ``ax`` (a new figure when None) and returns the Axes (with
+``facet=``: one panel per value, an array of Axes). Only finished runs are
+drawn; with a SweepResult the title says how many runs failed, and which swept
+parameters a plot pools over. Intervals name their method in the legend;
+two-peaked replicates are warned about (:class:`BimodalWarning`).
 ``result.plot`` binds them to a result: ``result.plot.lines("Gini")``.
 
 matplotlib is imported when a plot is drawn (``pip install 'mesa_nb[notebook]'``).
@@ -12,7 +15,10 @@ from __future__ import annotations
 
 import inspect
 import types
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -24,7 +30,11 @@ from ..core.result import SweepResult
 from .discovery import find as _discover
 from .sensitivity import sensitivity as _analyse
 from .stats import (
+    BOOTSTRAP,
+    CLIPPED,
+    BimodalWarning,
     ModelTable,
+    T,
     check_by,
     model_table,
     numeric_values,
@@ -34,20 +44,38 @@ from .stats import (
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
+    "BimodalWarning",
     "PlotAccessor",
     "agents",
     "discovery",
     "final",
     "heatmap",
     "lines",
+    "quietly",
     "sensitivity",
 ]
 
 _INSTALL_HINT = "pip install 'mesa_nb[notebook]'"
 _MAX_CYCLE_COLORS = 10
 _MAX_ANNOTATED_CELLS = 100
+_MAX_LISTED_VALUES = 4
+_FACET_COLUMNS = 3
+#: Set by :func:`quietly`: plots drawn there give no warnings.
+_QUIET: ContextVar[bool] = ContextVar("mesa_nb_quiet_plots", default=False)
+
+
+@contextmanager
+def quietly() -> Iterator[None]:
+    """Draw plots without their warnings (their notes stay on the plots), in
+    this thread only: for a plot redrawn many times, such as a live plot."""
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
 
 
 def _pyplot() -> Any:
@@ -58,11 +86,51 @@ def _pyplot() -> Any:
     return plt
 
 
-def _axes(ax: Axes | None) -> Axes:
-    if ax is not None:
+def _axes(ax: Axes | Figure | None) -> Axes:
+    """``ax`` itself, a new Axes on a given Figure, or a new figure's Axes."""
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=(7, 4.5), layout="constrained")
         return ax
-    _, ax = _pyplot().subplots(figsize=(7, 4.5), layout="constrained")
+    from matplotlib.figure import FigureBase
+
+    if isinstance(ax, FigureBase):
+        return ax.subplots()
     return ax
+
+
+def _facet_axes(ax: Any, n: int) -> tuple[Any, list[Axes]]:
+    """``n`` Axes for small multiples, in rows of up to three, sharing x and y:
+    on a new figure (``ax`` None), on a given Figure, or the first ``n`` of a
+    given sequence of Axes."""
+    from matplotlib.figure import FigureBase
+
+    columns = min(n, _FACET_COLUMNS)
+    rows = -(-n // columns)
+    if ax is None:
+        figure, grid = _pyplot().subplots(
+            rows,
+            columns,
+            figsize=(3.6 * columns + 1.8, 3.0 * rows + 1.0),
+            sharex=True,
+            sharey=True,
+            squeeze=False,
+            layout="constrained",
+        )
+    elif isinstance(ax, FigureBase):
+        figure = ax
+        grid = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
+    else:
+        given = list(np.ravel(ax))
+        if len(given) < n:
+            raise ValueError(
+                f"facet= draws {n} panels; ax= gives {len(given)} Axes. Give a "
+                "Figure, enough Axes, or no ax (a new figure)."
+            )
+        return given[0].figure, given[:n]
+    axes = list(grid.flat)
+    for spare in axes[n:]:
+        spare.set_visible(False)
+    return figure, axes[:n]
 
 
 def _fmt(value: Any) -> str:
@@ -89,16 +157,132 @@ def _groups(frame: pd.DataFrame, by: str | None) -> list[tuple[Any, pd.DataFrame
     return list(frame.groupby(by, sort=True, dropna=False))
 
 
-def _first_swept(table_swept: Sequence[str]) -> str | None:
-    return table_swept[0] if table_swept else None
+def _label(name: str | None, value: Any, default: str) -> str:
+    """``n=10``, or ``default`` when nothing is grouped."""
+    return default if name is None else f"{name}={_fmt(value)}"
 
 
-def _one_by(table: ModelTable, by: str | None) -> str | None:
+def _palette(frame: pd.DataFrame, by: str | None, default: str) -> dict[str, Any]:
+    """One colour per value of ``by`` over the whole plot (every facet)."""
+    labels = [_label(by, value, default) for value, _ in _groups(frame, by)]
+    return dict(zip(labels, _colors(len(labels)), strict=True))
+
+
+def _first_swept(table_swept: Sequence[str], but: str | None = None) -> str | None:
+    return next((name for name in table_swept if name != but), None)
+
+
+def _one_by(table: ModelTable, by: str | None, facet: str | None = None) -> str | None:
     if by is None:
-        return _first_swept(table.swept)
+        return _first_swept(table.swept, facet)
     if not isinstance(by, str):
         raise TypeError(f"by must be one parameter name (a str), got {by!r}.")
     return check_by(table, by)[0]
+
+
+def _one_facet(table: ModelTable, facet: str | None) -> str | None:
+    if facet is None:
+        return None
+    if not isinstance(facet, str):
+        raise TypeError(f"facet must be one parameter name (a str), got {facet!r}.")
+    return check_by(table, facet)[0]
+
+
+def _sorted_values(column: pd.Series) -> list[Any]:
+    values = list(pd.unique(column))
+    try:
+        return sorted(values)
+    except TypeError:  # mixed kinds: in order of appearance
+        return values
+
+
+def _pooled_note(
+    swept: Sequence[str], shown: Sequence[Any], frame: pd.DataFrame
+) -> str:
+    """``pooled over width (5, 10)``: the swept parameters a plot averages
+    (or pools) over because they are not drawn; ``""`` if none is."""
+    parts = []
+    for name in swept:
+        if name in shown or name not in frame.columns:
+            continue
+        values = _sorted_values(frame[name])
+        listed = (
+            ", ".join(_fmt(v) for v in values)
+            if len(values) <= _MAX_LISTED_VALUES
+            else f"{len(values)} values"
+        )
+        parts.append(f"{name} ({listed})")
+    return f"pooled over {', '.join(parts)}" if parts else ""
+
+
+def _title(head: str, *notes: str) -> str:
+    return "\n".join([head, *(note for note in notes if note)])
+
+
+def _bimodal_note(stats: pd.DataFrame, keys: Sequence[str], reporter: str) -> str:
+    """A note naming the groups whose replicates are two-peaked, and the
+    warning (once per plot, unless drawn in :func:`quietly`)."""
+    flagged = stats[stats["bimodal"]]
+    if flagged.empty:
+        return ""
+    names = [k for k in keys if k != "Step"]
+    groups = flagged[names].drop_duplicates() if names else pd.DataFrame(index=[0])
+    described = [
+        ", ".join(f"{name}={_fmt(row[name])}" for name in names)
+        for _, row in groups.iterrows()
+    ]
+    where = "; ".join(described[:3]) + ("; ..." if len(described) > 3 else "")
+    at = ""
+    if "Step" in stats.columns:
+        steps = flagged["Step"].nunique()
+        at = f" at {steps} of {stats['Step'].nunique()} steps"
+    note = (
+        f"two-peaked runs{' (' + where + ')' if names else ''}{at}: "
+        "a mean may describe no run"
+    )
+    if not _QUIET.get():
+        warnings.warn(
+            f"{reporter}: the replicate runs are two-peaked (Hartigan's dip test, "
+            f"5%, Holm-corrected){' for ' + where if names else ''}{at}; their mean "
+            "may lie between the peaks and describe no run. Look at the runs "
+            "(lines(..., runs=True)) or at their values (result.stats(..., "
+            "final=True), columns dip_p and bimodal).",
+            BimodalWarning,
+            stacklevel=3,
+        )
+    return note
+
+
+def _left(low: float, high: float) -> str:
+    """How a t-interval leaves ``[low, high]``: ``left [0, 1]``, ``went
+    below 0``, ``went above 0``."""
+    if np.isinf(high):
+        return f"went below {low:.3g}"
+    if np.isinf(low):
+        return f"went above {high:.3g}"
+    return f"left [{low:.3g}, {high:.3g}]"
+
+
+def _interval_label(stats: pd.DataFrame, level: float) -> str:
+    """``95% CI of the mean (t; bootstrap where t left [0, 1])``: what the
+    interval is, by the methods its rows used."""
+    used = set(stats["interval"].dropna())
+    low, high = stats.attrs.get("bounds", (-np.inf, np.inf))
+    others = [
+        text
+        for method, text in ((BOOTSTRAP, "bootstrap"), (CLIPPED, "clipped t"))
+        if method in used
+    ]
+    if stats.attrs.get("interval") == "bootstrap":
+        how = "percentile bootstrap"
+    elif not others:
+        how = "t"
+    elif T in used:
+        how = f"t; {' or '.join(others)} where t {_left(low, high)}"
+    else:
+        how = f"{' or '.join(others)}: t {_left(low, high)}"
+    sep = "\n" if len(how) > 24 else " "  # a long method on a line of its own
+    return f"{level:.0%} CI of the mean{sep}({how})"
 
 
 def lines(
@@ -106,50 +290,124 @@ def lines(
     reporter: str,
     by: str | None = None,
     *,
+    facet: str | None = None,
     band: Literal["ci", "minmax"] | None = "ci",
     level: float = 0.95,
+    interval: Literal["auto", "t", "bootstrap"] = "auto",
+    bounds: tuple[float | None, float | None] | None = None,
     runs: bool = False,
-    ax: Axes | None = None,
-) -> Axes:
+    ax: Axes | Any | None = None,
+) -> Axes | np.ndarray:
     """A model reporter over Step: the mean of the replicates, one line per ``by``.
 
     Args:
         data: a SweepResult or its ``model`` table.
         reporter: the model reporter to plot.
         by: the parameter whose values get one line each. Default: the first
-            swept parameter, or one line if nothing is swept.
+            swept parameter (other than ``facet``), or one line if nothing is
+            swept.
+        facet: a parameter whose values get one panel each (small multiples
+            sharing their axes); the figure's legend names the lines.
         band: shade the ``level`` confidence interval of the mean (``"ci"``),
-            the range over runs (``"minmax"``) or nothing (None). For a
-            whole-number reporter (a count) the interval band is clipped to
-            the values observed at each Step, so a count's band never shows
-            impossible values. Runs that stopped early count with their last
-            value carried forward (see ``replicate_stats``).
+            the range over runs (``"minmax"``) or nothing (None). Runs that
+            stopped early count with their last value carried forward (see
+            ``replicate_stats``).
         level: confidence level of the ``"ci"`` band.
+        interval, bounds: how the interval is made and the values the
+            reporter can take, e.g. ``bounds=(0, 1)`` for a proportion (see
+            :func:`~mesa_nb.analysis.stats.replicate_stats`): by default the
+            t-interval, or where it leaves the range the bootstrap (10 runs
+            or more) or the t-interval clipped to the range. The legend names
+            the methods used.
         runs: also draw every run as a thin, faint line.
-        ax: the Axes to draw on; a new figure when None.
+        ax: the Axes to draw on; a new figure when None. With ``facet``: a
+            Figure to draw the panels in, or a sequence of Axes.
+
+    Returns:
+        The Axes; with ``facet``, an array of Axes (one per value). Swept
+        parameters that are neither ``by`` nor ``facet`` are averaged over,
+        and the title says which (``pooled over width (5, 10)``). A warning
+        (:class:`~mesa_nb.analysis.stats.BimodalWarning`, once per plot) and a
+        line of the title say where the replicates are two-peaked.
     """
     if band not in ("ci", "minmax", None):
         raise ValueError(f"band must be 'ci', 'minmax' or None, got {band!r}.")
     table = model_table(data)
-    by = _one_by(table, by)
-    stats = replicate_stats(table, reporter, [] if by is None else [by], level=level)
-    ax = _axes(ax)
+    facet = _one_facet(table, facet)
+    by = _one_by(table, by, facet)
+    if by is not None and by == facet:
+        raise ParameterError(f"by and facet must be two different parameters ({by!r}).")
+    keys = [k for k in (facet, by) if k is not None]
+    stats = replicate_stats(
+        table, reporter, keys, level=level, interval=interval, bounds=bounds
+    )
+    title = _title(
+        f"{reporter} over steps{table.excluded_note()}",
+        _pooled_note(table.swept, keys, table.frame),
+        _bimodal_note(stats, [*keys, "Step"], reporter),
+    )
     from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
-    observed = numeric_values(table.frame, reporter, "model reporter").dropna()
-    # a count (whole numbers): its band stays within the values observed
-    whole = bool(len(observed)) and bool(np.all(np.mod(observed, 1) == 0))
-    groups = _groups(stats, by)
-    # same grouping of the same rows: the runs of each group, in the same order
-    run_groups = [rows for _, rows in _groups(table.frame, by)] if runs else []
+    palette = _palette(stats, by, reporter)
     marker = "o" if stats["Step"].nunique() == 1 else None
+    panels = _groups(stats, facet)
+    frames = {_fmt(value): rows for value, rows in _groups(table.frame, facet)}
+    if facet is None:
+        figure, axes = None, [_axes(ax)]
+    else:
+        figure, axes = _facet_axes(ax, len(panels))
     shaded = False
-    for i, ((value, rows), color) in enumerate(
-        zip(groups, _colors(len(groups)), strict=True)
-    ):
-        if runs:
-            group_runs = list(run_groups[i].groupby("RunId", sort=True))
+    for axis, (value, rows) in zip(axes, panels, strict=True):
+        frame = frames.get(_fmt(value), table.frame.iloc[:0])
+        shaded |= _draw_lines(
+            axis, rows, frame if runs else None, reporter, by, band, palette, marker
+        )
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if facet is not None:
+            axis.set_title(_label(facet, value, ""), fontsize="medium")
+    handles = _legend_handles(axes)
+    if shaded:
+        text = _interval_label(stats, level) if band == "ci" else "min-max of runs"
+        handles.append(Patch(color="grey", alpha=0.3, label=text))
+    if figure is None:
+        (ax,) = axes
+        ax.legend(handles=handles, title=by, fontsize="small")
+        ax.set_title(title)
+        ax.set_xlabel("Step")
+        ax.set_ylabel(reporter)
+        return ax
+    figure.legend(
+        handles=handles, title=by, fontsize="small", loc="outside right upper"
+    )
+    figure.suptitle(title)
+    figure.supxlabel("Step")
+    figure.supylabel(reporter)
+    return np.array(axes, dtype=object)
+
+
+def _draw_lines(
+    ax: Axes,
+    stats: pd.DataFrame,
+    frame: pd.DataFrame | None,
+    reporter: str,
+    by: str | None,
+    band: str | None,
+    palette: dict[str, Any],
+    marker: str | None,
+) -> bool:
+    """One panel of :func:`lines`; True if a band was shaded."""
+    shaded = False
+    run_groups = (
+        {_fmt(value): rows for value, rows in _groups(frame, by)}
+        if frame is not None
+        else {}
+    )
+    for value, rows in _groups(stats, by):
+        label = _label(by, value, reporter)
+        color = palette[label]
+        if frame is not None:
+            group_runs = list(run_groups[_fmt(value)].groupby("RunId", sort=True))
             faint = min(0.3, 2.0 / len(group_runs))  # fainter when there are many
             for _, run in group_runs:
                 ax.plot(
@@ -164,13 +422,10 @@ def lines(
         if band is not None:
             low, high = ("ci_low", "ci_high") if band == "ci" else ("min", "max")
             if rows[[low, high]].notna().any(axis=None):
-                lower, upper = rows[low], rows[high]
-                if whole:
-                    lower = np.maximum(lower, rows["min"])
-                    upper = np.minimum(upper, rows["max"])
-                ax.fill_between(rows["Step"], lower, upper, color=color, alpha=0.2)
+                ax.fill_between(
+                    rows["Step"], rows[low], rows[high], color=color, alpha=0.2
+                )
                 shaded = True
-        label = reporter if by is None else f"{by}={_fmt(value)}"
         ax.plot(
             rows["Step"],
             rows["mean"],
@@ -179,16 +434,16 @@ def lines(
             marker=marker,
             label=label,
         )
-    handles, _ = ax.get_legend_handles_labels()
-    if shaded:
-        text = f"{level:.0%} CI of the mean" if band == "ci" else "min-max of runs"
-        handles.append(Patch(color="grey", alpha=0.3, label=text))
-    ax.legend(handles=handles, title=by, fontsize="small")
-    ax.set_title(f"{reporter} over steps{table.excluded_note()}")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("Step")
-    ax.set_ylabel(reporter)
-    return ax
+    return shaded
+
+
+def _legend_handles(axes: Sequence[Axes]) -> list[Any]:
+    """The labelled artists of every panel, each label once, in order."""
+    found: dict[str, Any] = {}
+    for axis in axes:
+        for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
+            found.setdefault(label, handle)
+    return list(found.values())
 
 
 def _positions(values: Sequence[Any]) -> tuple[np.ndarray, bool]:
@@ -205,48 +460,103 @@ def final(
     x: str,
     *,
     hue: str | None = None,
+    facet: str | None = None,
     level: float = 0.95,
-    ax: Axes | None = None,
-) -> Axes:
+    interval: Literal["auto", "t", "bootstrap"] = "auto",
+    bounds: tuple[float | None, float | None] | None = None,
+    ax: Axes | Any | None = None,
+) -> Axes | np.ndarray:
     """The final value of a reporter (each run's last record) against parameter ``x``.
 
     Draws the mean over runs with error bars of the ``level`` confidence
     interval of the mean (none for points with a single run); one series per
     value of ``hue`` if given, each shifted sideways by a small offset so that
-    their error bars do not hide each other. Non-numeric ``x`` values are
-    placed at 0, 1, 2... with the values as tick labels.
+    their error bars do not hide each other; one panel per value of
+    ``facet`` if given (small multiples sharing their axes; ``ax`` may then be
+    a Figure or a sequence of Axes, and an array of Axes is returned).
+    Non-numeric ``x`` values are placed at 0, 1, 2... with the values as tick
+    labels. ``interval`` and ``bounds`` (e.g. ``(0, 1)`` for a proportion)
+    choose the interval as in
+    :func:`~mesa_nb.analysis.stats.replicate_stats`; the legend names it.
+    Swept parameters that are not drawn are pooled, and the title says
+    which; two-peaked replicates are warned about once.
     """
     table = model_table(data)
-    keys = check_by(table, [x] if hue is None else [x, hue])
-    stats = replicate_stats(table, reporter, keys, level=level, final=True)
-    ax = _axes(ax)
+    for name, kind in ((hue, "hue"), (facet, "facet")):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{kind} must be one parameter name (a str), got {name!r}.")
+    keys = check_by(table, [k for k in (x, hue, facet) if k is not None])
+    stats = replicate_stats(
+        table,
+        reporter,
+        keys,
+        level=level,
+        final=True,
+        interval=interval,
+        bounds=bounds,
+    )
+    title = _title(
+        f"final {reporter} vs {x} (mean, {level:.0%} CI){table.excluded_note()}",
+        _pooled_note(table.swept, keys, table.frame),
+        _bimodal_note(stats, keys, reporter),
+    )
+    from matplotlib.lines import Line2D
+
     x_values = pd.Index(stats[x].drop_duplicates())  # sorted, as stats is
     positions, categorical = _positions(x_values)
-    groups = _groups(stats, hue)
-    shift = _dodge(positions, len(groups), categorical)
-    for i, (value, rows) in enumerate(groups):
-        mean = rows["mean"].to_numpy()
-        yerr = np.vstack([mean - rows["ci_low"], rows["ci_high"] - mean])
-        label = reporter if hue is None else f"{hue}={_fmt(value)}"
-        offset = (i - (len(groups) - 1) / 2) * shift
-        ax.errorbar(
-            positions[x_values.get_indexer(rows[x])] + offset,
-            mean,
-            yerr=np.nan_to_num(yerr, nan=0.0),
-            fmt="o-",
-            capsize=4,
-            label=label,
+    palette = _palette(stats, hue, reporter)
+    shift = _dodge(positions, len(palette), categorical)
+    order = list(palette)
+    panels = _groups(stats, facet)
+    if facet is None:
+        figure, axes = None, [_axes(ax)]
+    else:
+        figure, axes = _facet_axes(ax, len(panels))
+    for axis, (value, panel) in zip(axes, panels, strict=True):
+        for hue_value, rows in _groups(panel, hue):
+            mean = rows["mean"].to_numpy()
+            yerr = np.vstack([mean - rows["ci_low"], rows["ci_high"] - mean])
+            label = _label(hue, hue_value, reporter)
+            offset = (order.index(label) - (len(order) - 1) / 2) * shift
+            axis.errorbar(
+                positions[x_values.get_indexer(rows[x])] + offset,
+                mean,
+                yerr=np.nan_to_num(yerr, nan=0.0),
+                fmt="o-",
+                capsize=4,
+                color=palette[label],
+                label=label if hue is not None else "_mean",
+            )
+        if categorical:
+            axis.set_xticks(positions, [_fmt(v) for v in x_values])
+        if facet is not None:
+            axis.set_title(_label(facet, value, ""), fontsize="medium")
+    handles = _legend_handles(axes)
+    handles.append(
+        Line2D(
+            [],
+            [],
+            color="0.35",
+            marker="|",
+            markersize=12,
+            linestyle="none",
+            label=f"error bars: {_interval_label(stats, level)}",
         )
-    if categorical:
-        ax.set_xticks(positions, [_fmt(v) for v in x_values])
-    if hue is not None:
-        ax.legend(title=hue, fontsize="small")
-    ax.set_title(
-        f"final {reporter} vs {x} (mean, {level:.0%} CI){table.excluded_note()}"
     )
-    ax.set_xlabel(x)
-    ax.set_ylabel(f"final {reporter}")
-    return ax
+    if figure is None:
+        (ax,) = axes
+        ax.legend(handles=handles, title=hue, fontsize="small")
+        ax.set_title(title)
+        ax.set_xlabel(x)
+        ax.set_ylabel(f"final {reporter}")
+        return ax
+    figure.legend(
+        handles=handles, title=hue, fontsize="small", loc="outside right upper"
+    )
+    figure.suptitle(title)
+    figure.supxlabel(x)
+    figure.supylabel(f"final {reporter}")
+    return np.array(axes, dtype=object)
 
 
 def _dodge(positions: np.ndarray, n_series: int, categorical: bool) -> float:
@@ -275,13 +585,19 @@ def heatmap(
 
     Rows are the values of ``y`` (increasing upwards), columns those of ``x``;
     pairs without a finished run (all failed) are blank. Small grids are
-    annotated with the values.
+    annotated with the values. Other swept parameters are pooled (the title
+    says which); two-peaked replicates are warned about once.
     """
     table = model_table(data)
     if x == y:
         raise ParameterError(f"x and y must be two different parameters, got {x!r}.")
     keys = check_by(table, [x, y])
-    stats = replicate_stats(table, reporter, keys, final=True)
+    stats = replicate_stats(table, reporter, keys, final=True, interval="t")
+    title = _title(
+        f"mean final {reporter}{table.excluded_note()}",
+        _pooled_note(table.swept, keys, table.frame),
+        _bimodal_note(stats, keys, reporter),
+    )
     grid = stats.pivot(index=y, columns=x, values="mean")
     if table.runs is not None:  # points whose runs all failed: blank cells
         grid = grid.reindex(
@@ -299,7 +615,7 @@ def heatmap(
     if grid.size <= _MAX_ANNOTATED_CELLS:
         _annotate(ax, image, grid.to_numpy(dtype=float))
     ax.figure.colorbar(image, ax=ax, label=reporter)
-    ax.set_title(f"mean final {reporter}{table.excluded_note()}")
+    ax.set_title(title)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     return ax
@@ -365,10 +681,11 @@ def agents(
     reporter: str,
     by: str | None = None,
     *,
+    facet: str | None = None,
     step: int | None = None,
-    kind: Literal["hist", "violin"] = "hist",
-    ax: Axes | None = None,
-) -> Axes:
+    kind: Literal["ecdf", "hist", "violin"] = "ecdf",
+    ax: Axes | Any | None = None,
+) -> Axes | np.ndarray:
     """The distribution of an agent reporter at one Step, one per value of ``by``.
 
     Args:
@@ -376,20 +693,36 @@ def agents(
             finished runs), or a DataFrame with RunId, Step, the reporter and
             the ``by`` column (e.g. ``result.to_mesa_frame()``).
         reporter: the agent reporter to plot.
-        by: the parameter whose values get one histogram (or violin) each.
-            Default: the first swept parameter, or one for all runs.
+        by: the parameter whose values get one curve (or violin) each.
+            Default: the first swept parameter (other than ``facet``), or one
+            for all runs.
+        facet: a parameter whose values get one panel each (small multiples
+            sharing their axes; ``ax`` may then be a Figure or a sequence of
+            Axes, and an array of Axes is returned).
         step: the Step to look at. Default: each run's last kept Step.
-        kind: ``"hist"`` (counts of agents over all runs, shared bins, bars
-            side by side) or ``"violin"``.
+        kind: ``"ecdf"`` (default: the empirical cumulative distribution of
+            the agents of all runs, one step line per value of ``by``, which
+            stay readable however many there are), ``"hist"`` (step
+            histograms, one outline per value, as shares of that value's
+            agents over shared bins: one bin per integer for whole numbers)
+            or ``"violin"``.
         ax: the Axes to draw on; a new figure when None.
+
+    The agents of every run of a group are pooled; swept parameters that are
+    neither ``by`` nor ``facet`` are pooled too, and the title says which.
     """
-    if kind not in ("hist", "violin"):
-        raise ValueError(f"kind must be 'hist' or 'violin', got {kind!r}.")
+    if kind not in ("ecdf", "hist", "violin"):
+        raise ValueError(f"kind must be 'ecdf', 'hist' or 'violin', got {kind!r}.")
     frame, parameters, swept, note = _agent_frame(data, reporter)
+    for name in (by, facet):
+        if name is not None and (name not in parameters or name == reporter):
+            raise unknown_name(
+                "parameter", name, [p for p in parameters if p != reporter]
+            )
     if by is None:
-        by = _first_swept(swept)
-    elif by not in parameters or by == reporter:
-        raise unknown_name("parameter", by, [p for p in parameters if p != reporter])
+        by = _first_swept(swept, facet)
+    if by is not None and by == facet:
+        raise ParameterError(f"by and facet must be two different parameters ({by!r}).")
     if step is None:
         last = frame.groupby("RunId")["Step"].transform("max")
         frame = frame[frame["Step"] == last]
@@ -408,34 +741,65 @@ def agents(
         where = f"Step {step}"
     frame = frame.assign(__value=numeric_values(frame, reporter, "agent reporter"))
     frame = frame[frame["__value"].notna()]
-    groups = [(v, rows["__value"].to_numpy()) for v, rows in _groups(frame, by)]
-    groups = [(v, values) for v, values in groups if len(values)]
-    if not groups:
+    if frame.empty:
         raise ParameterError(f"No values of agent reporter {reporter!r} at {where}.")
-    ax = _axes(ax)
-    labels = [reporter if by is None else f"{by}={_fmt(v)}" for v, _ in groups]
-    colors = _colors(len(groups))
-    if kind == "hist":
-        datasets = [values for _, values in groups]
-        # several datasets: bars side by side in each bin, one BarContainer each
-        ax.hist(
-            datasets,
-            bins=_bins(np.concatenate(datasets)),
-            color=colors,
-            label=labels,
-            alpha=0.85,
-        )
-        ax.set_xlabel(reporter)
-        ax.set_ylabel("agents (all runs)")
-        if by is not None:
-            ax.legend(title=by, fontsize="small")
+    shown = [k for k in (by, facet) if k is not None]
+    title = _title(
+        f"agents' {reporter} at {where}{note}", _pooled_note(swept, shown, frame)
+    )
+    palette = _palette(frame, by, reporter)
+    bins = _bins(frame["__value"].to_numpy()) if kind == "hist" else None
+    panels = _groups(frame, facet)
+    if facet is None:
+        figure, axes = None, [_axes(ax)]
     else:
-        _violins(ax, [values for _, values in groups], colors)
-        ax.set_xticks(range(len(groups)), [_fmt(v) for v, _ in groups])
-        ax.set_xlabel(by or "")
-        ax.set_ylabel(reporter)
-    ax.set_title(f"agents' {reporter} at {where}{note}")
-    return ax
+        figure, axes = _facet_axes(ax, len(panels))
+    for axis, (value, panel) in zip(axes, panels, strict=True):
+        groups = [(v, rows["__value"].to_numpy()) for v, rows in _groups(panel, by)]
+        labels = [_label(by, v, reporter) for v, _ in groups]
+        colors = [palette[label] for label in labels]
+        if kind == "violin":
+            _violins(axis, [values for _, values in groups], colors)
+            axis.set_xticks(range(len(groups)), [_fmt(v) for v, _ in groups])
+        else:
+            for (_, values), label, color in zip(groups, labels, colors, strict=True):
+                if kind == "ecdf":
+                    axis.ecdf(values, color=color, linewidth=1.8, label=label)
+                    axis.set_ylim(-0.02, 1.02)
+                else:
+                    axis.hist(
+                        values,
+                        bins=bins,
+                        weights=np.full(len(values), 1 / len(values)),
+                        histtype="step",
+                        color=color,
+                        linewidth=1.8,
+                        label=label,
+                    )
+        if facet is not None:
+            axis.set_title(_label(facet, value, ""), fontsize="medium")
+    xlabel, ylabel = {
+        "ecdf": (reporter, "share of agents at or below"),
+        "hist": (reporter, "share of agents (all runs)"),
+        "violin": (by or "", reporter),
+    }[kind]
+    handles = _legend_handles(axes) if kind != "violin" and by is not None else []
+    if figure is None:
+        (ax,) = axes
+        if handles:
+            ax.legend(handles=handles, title=by, fontsize="small")
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        return ax
+    if handles:
+        figure.legend(
+            handles=handles, title=by, fontsize="small", loc="outside right upper"
+        )
+    figure.suptitle(title)
+    figure.supxlabel(xlabel)
+    figure.supylabel(ylabel)
+    return np.array(axes, dtype=object)
 
 
 def _bins(values: np.ndarray) -> np.ndarray:
