@@ -19,7 +19,8 @@ SEED0 = 1000
 class Variant:
     """One way of running a sweep: a tool and a number of processes."""
 
-    tool: str  # "plain", "mesa", "nb", "nb-warm", "nb-loaded" or "first-run"
+    tool: str  # "plain", "mesa", "nb", "nb-br", "nb-warm", "nb-loaded",
+    # "first-run" or "in-one"
     processes: int
 
     @property
@@ -29,6 +30,8 @@ class Variant:
             "plain": "plain loop",
             "mesa": "mesa.batch_run",
             "nb": "mesa_nb.sweep",
+            "nb-br": "mesa_nb.batch_run",
+            "in-one": "mesa_nb.batch_run / mesa.batch_run in one process,",
             "nb-warm": "mesa_nb.sweep, warm workers,",
             "nb-loaded": "mesa_nb.sweep, workers started at load,",
             "first-run": "mesa_nb.sweep (2nd sweep)",
@@ -39,6 +42,12 @@ class Variant:
 PLAIN = Variant("plain", 1)
 MESA_1, MESA_2 = Variant("mesa", 1), Variant("mesa", 2)
 NB_1, NB_2 = Variant("nb", 1), Variant("nb", 2)
+#: The drop-in: ``mesa_nb.batch_run``, the same call as ``mesa.batch_run``.
+NB_BR_1 = Variant("nb-br", 1)
+#: ``mesa.batch_run`` and ``mesa_nb.batch_run`` taking turns in one interpreter
+#: (M N N M ...), each call's rows kept until the same tool's next call, as a
+#: notebook keeps ``results``: what a user comparing the two in one session sees.
+IN_ONE = Variant("in-one", 1)
 #: A notebook's second and later sweeps: the workers are already running.
 NB_2_WARM = Variant("nb-warm", 2)
 #: A notebook's first sweep: ``%load_ext`` started the workers a moment before.
@@ -46,9 +55,11 @@ NB_2_LOADED = Variant("nb-loaded", 2)
 FIRST_RUN = Variant("first-run", 2)
 #: Every tool on a regular sweep, the plain loop (the reference) first.
 ALL_TOOLS = (PLAIN, MESA_1, MESA_2, NB_1, NB_2, NB_2_WARM, NB_2_LOADED)
+#: The drop-in against Mesa at one process: fresh processes and in one.
+DROP_IN = (NB_BR_1, IN_ONE)
 #: ``--quick`` runs the 2-process tools (a pool start-up each, ~1-3 s of CPU
 #: per worker) on sweeps 5 and 6 only (and 7), to stay well under a minute.
-SERIAL_TOOLS = (PLAIN, MESA_1, NB_1)
+SERIAL_TOOLS = (PLAIN, MESA_1, NB_1, *DROP_IN)
 
 
 @dataclass(frozen=True)
@@ -61,13 +72,14 @@ class Case:
 
     number: int
     title: str
-    model: str  # a class name in mesa_nb.examples
+    model: str  # a class name in ``module``
     parameters: dict[str, Any]
     replicates: int
     max_steps: int
     period: int = -1  # data_collection_period
     variants: tuple[Variant, ...] = ALL_TOOLS
     note: str = field(default="", compare=False)
+    module: str = "mesa_nb.examples"
 
     @property
     def seeds(self) -> list[int]:
@@ -105,8 +117,17 @@ class Case:
 
 def _full_cases() -> list[Case]:
     boltzmann = {"n": [100, 200, 300, 400], "width": 10, "height": 10}
+    regular = (*ALL_TOOLS, *DROP_IN)
     return [
-        Case(1, "Boltzmann wealth", "BoltzmannWealth", boltzmann, 20, 200),
+        Case(
+            1,
+            "Boltzmann wealth",
+            "BoltzmannWealth",
+            boltzmann,
+            20,
+            200,
+            variants=regular,
+        ),
         Case(
             2,
             "Economic model (MultiGrid)",
@@ -114,6 +135,7 @@ def _full_cases() -> list[Case]:
             {"taxation_rate": [0.0, 0.05, 0.1], "market_volatility": [0.05, 0.2]},
             10,
             100,
+            variants=regular,
         ),
         Case(
             3,
@@ -122,8 +144,17 @@ def _full_cases() -> list[Case]:
             {"base_reproduction_rate": [0.02, 0.05, 0.1, 0.15]},
             10,
             200,
+            variants=regular,
         ),
-        Case(4, "Schelling 50x50", "Schelling", {"homophily": [2, 3, 4]}, 4, 100),
+        Case(
+            4,
+            "Schelling 50x50",
+            "Schelling",
+            {"homophily": [2, 3, 4]},
+            4,
+            100,
+            variants=regular,
+        ),
         Case(5, "Tiny runs", "BoltzmannWealthNoSpace", {"n": 10}, 2000, 5),
         Case(
             6,
@@ -144,7 +175,27 @@ def _full_cases() -> list[Case]:
             variants=(FIRST_RUN,),
             note="same sweep twice in one interpreter; the second is timed",
         ),
+        _tutorial(list(range(5, 105, 5)), 5, 100),
     ]
+
+
+#: Mesa's batch-run tutorial: its model, its call (``benchmarks/tutorial.py``).
+TUTORIAL_TOOLS = (MESA_1, NB_1, *DROP_IN)
+
+
+def _tutorial(n: list[int], replicates: int, steps: int) -> Case:
+    return Case(
+        8,
+        "Mesa's batch-run tutorial",
+        "MoneyModel",
+        {"width": 10, "height": 10, "n": n},
+        replicates,
+        steps,
+        period=1,
+        variants=TUTORIAL_TOOLS,
+        note="the tutorial's model and call, five rng= seeds",
+        module="benchmarks.tutorial",
+    )
 
 
 def _quick_cases() -> list[Case]:
@@ -209,6 +260,7 @@ def _quick_cases() -> list[Case]:
             10,
             variants=(FIRST_RUN,),
         ),
+        _tutorial([5, 10], 2, 10),
     ]
 
 

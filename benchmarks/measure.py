@@ -16,6 +16,7 @@ import argparse
 import inspect
 import json
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -92,10 +93,13 @@ class Timer:
 
 # -- helpers ------------------------------------------------------------------
 def model_class(case: Case) -> type:
-    """The model class of ``case`` from ``mesa_nb.examples``."""
-    from mesa_nb import examples
+    """The model class of ``case`` (from ``mesa_nb.examples`` unless the case
+    names another module); mesa_nb is imported too, whatever the module."""
+    import importlib
 
-    return getattr(examples, case.model)
+    import mesa_nb  # noqa: F401  (imported before any clock starts)
+
+    return getattr(importlib.import_module(case.module), case.model)
 
 
 def frames_bytes(*frames: Any) -> int:
@@ -228,32 +232,115 @@ def mesa_arguments(case: Case) -> dict[str, Any]:
     return kwargs
 
 
-def measure_mesa(case: Case, processes: int) -> Measurement:
-    """(b) ``mesa.batch_run`` with the start method a Mesa user gets (spawn)."""
+def _mesa_call(case: Case, processes: int) -> Callable[[], list[dict[str, Any]]]:
+    """``mesa.batch_run`` of ``case``, ready to call, with the start method a
+    Mesa user gets (spawn)."""
     import multiprocessing
 
-    import pandas as pd
     from mesa import batch_run
 
-    cls, m = model_class(case), Measurement()
+    cls = model_class(case)
     # `import mesa` (3.3) / batch_run (3.5) force "spawn"; importing mesa_nb put
     # the default back, so set it as a Mesa user has it.
     multiprocessing.set_start_method("spawn", force=True)
     kwargs = mesa_arguments(case)
-    with Timer(m):
-        rows = batch_run(cls, number_processes=processes, **kwargs)
-    m.extra["max_steps_passed"] = kwargs["max_steps"]
+    return lambda: batch_run(cls, number_processes=processes, **kwargs)
+
+
+def _nb_call(case: Case, processes: int) -> Callable[[], list[dict[str, Any]]]:
+    """``mesa_nb.batch_run`` of ``case``, ready to call: Mesa's call, with
+    ``rng=[...]`` (mesa_nb takes it on Mesa 3.3 too) and ``max_steps`` as
+    given (mesa_nb runs exactly that many steps on every Mesa)."""
+    import mesa_nb
+
+    cls = model_class(case)
+    return lambda: mesa_nb.batch_run(
+        cls,
+        case.parameters,
+        number_processes=processes,
+        data_collection_period=case.period,
+        max_steps=case.max_steps,
+        display_progress=False,
+        rng=case.seeds,
+    )
+
+
+def _rows_facts(m: Measurement, rows: list[dict[str, Any]], extra: int) -> None:
+    """Fill ``m`` from a list of Mesa rows (``extra``: steps run per run beyond
+    the last Step the rows show)."""
+    import pandas as pd
+
     m.list_bytes = rows_bytes(rows)
     frame = pd.DataFrame(rows)
-    del rows
     m.tables_bytes = frames_bytes(frame)
     m.agent_rows = len(frame) if "AgentID" in frame else 0
     m.model_rows = len(frame[["RunId", "Step"]].drop_duplicates())
     last_step = frame.groupby("RunId")["Step"].max()
     m.runs = len(last_step)
-    m.steps = int(last_step.sum()) + (
-        len(last_step) if mesa_runs_one_step_more() else 0
-    )
+    m.steps = int(last_step.sum()) + extra * len(last_step)
+
+
+def measure_mesa(case: Case, processes: int) -> Measurement:
+    """(b) ``mesa.batch_run`` with the start method a Mesa user gets (spawn)."""
+    call, m = _mesa_call(case, processes), Measurement()
+    with Timer(m):
+        rows = call()
+    m.extra["max_steps_passed"] = mesa_arguments(case)["max_steps"]
+    _rows_facts(m, rows, 1 if mesa_runs_one_step_more() else 0)
+    return m
+
+
+def measure_nb_batch_run(case: Case, processes: int) -> Measurement:
+    """(c) ``mesa_nb.batch_run``: the drop-in, called as ``mesa.batch_run``."""
+    call, m = _nb_call(case, processes), Measurement()
+    with Timer(m):
+        rows = call()
+    runs = rows.result.runs  # type: ignore[attr-defined]
+    m.run_time_sum = float(runs["wall_time"].sum())
+    _rows_facts(m, rows, 0)
+    m.steps = int(runs["steps"].sum())
+    return m
+
+
+#: Rounds of the one-process comparison (``in-one``): each round calls
+#: ``mesa.batch_run``, ``mesa_nb.batch_run``, ``mesa_nb.batch_run``,
+#: ``mesa.batch_run`` (each tool as often first as second).
+IN_ONE_ROUNDS = 1
+
+
+def measure_in_one(case: Case, processes: int) -> Measurement:
+    """``mesa.batch_run`` and ``mesa_nb.batch_run`` in turns in this process.
+
+    Each call's rows are kept until the same tool's next call (a notebook
+    keeps ``results``), so every call runs with the other tool's rows, and
+    its own previous ones, in memory. ``extra`` holds each tool's median
+    wall and CPU seconds and the ratios ``nb / mesa`` of those medians;
+    ``wall`` is the median wall of mesa_nb's calls.
+    """
+    calls = {"mesa": _mesa_call(case, processes), "nb": _nb_call(case, processes)}
+    turns = ["mesa", "nb", "nb", "mesa"] * IN_ONE_ROUNDS
+    walls: dict[str, list[float]] = {"mesa": [], "nb": []}
+    cpus: dict[str, list[float]] = {"mesa": [], "nb": []}
+    kept: dict[str, Any] = {}
+    m = Measurement()
+    with Timer(m):
+        for tool in turns:
+            kept.pop(tool, None)
+            cpu, start = time.process_time(), time.perf_counter()
+            kept[tool] = calls[tool]()
+            walls[tool].append(time.perf_counter() - start)
+            cpus[tool].append(time.process_time() - cpu)
+    total = m.wall
+    for tool in ("mesa", "nb"):
+        m.extra[f"{tool}_wall"] = statistics.median(walls[tool])
+        m.extra[f"{tool}_cpu"] = statistics.median(cpus[tool])
+    m.extra["ratio"] = m.extra["nb_wall"] / m.extra["mesa_wall"]
+    m.extra["cpu_ratio"] = m.extra["nb_cpu"] / m.extra["mesa_cpu"]
+    m.extra["calls"] = len(turns)
+    m.extra["total_wall"] = total
+    m.wall = m.extra["nb_wall"]
+    m.runs = len(kept["nb"].result.runs)
+    m.steps = int(kept["nb"].result.runs["steps"].sum())
     return m
 
 
@@ -380,6 +467,8 @@ MEASURES: dict[str, Callable[[Case, int], Measurement]] = {
     "plain": measure_plain,
     "mesa": measure_mesa,
     "nb": measure_nb,
+    "nb-br": measure_nb_batch_run,
+    "in-one": measure_in_one,
     "nb-warm": measure_nb_warm,
     "nb-loaded": measure_nb_loaded,
     "first-run": measure_first_run,

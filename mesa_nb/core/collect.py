@@ -10,9 +10,11 @@ while the run is driven (see :func:`drive`), since Mesa 3.3 does not store it.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -67,6 +69,8 @@ class Driven:
 
 def _time(model: Any) -> float | None:
     value = getattr(model, "time", None)
+    if value is None or type(value) is float:  # no time (Mesa 3.3), or a float
+        return value
     return float(value) if isinstance(value, int | float | np.number) else None
 
 
@@ -115,42 +119,44 @@ def drive(
     (a collector made in the first step, as ``mesa.batch_run`` allows, is
     found). Returns when each model record was taken.
     """
+    steps_of = mesa_adapter.steps_of
+    step = steps_of(model)
     collector = getattr(model, "datacollector", None)
     seen = model_record_count(collector)
-    steps = [mesa_adapter.steps_of(model)] * seen
+    steps = [step] * seen
     times = [_time(model)] * seen
     advance = _advance(model, until)
-
-    def more() -> bool:
-        if until is not None:
-            return model.time < until
-        return mesa_adapter.steps_of(model) < max_steps
-
     first = True
-    while model.running and more():
+    # Per step only what is needed (the checks, the step count, the Step and
+    # model time of a new model record): in a tiny model this loop is a good
+    # part of the run.
+    while model.running and (step < max_steps if until is None else model.time < until):
         if stop is not None and stop.is_set():
             raise KeyboardInterrupt("sweep stopped")
         if deadline is not None and time.monotonic() > deadline:
             raise RunTimedOut
         advance()
+        step = steps_of(model)
         if pulse is not None:
-            pulse(mesa_adapter.steps_of(model))
+            pulse(step)
         if collector is None:  # a collector made in a step, not in __init__
             collector = getattr(model, "datacollector", None)
-        empty = first and require_data and collector is None
-        if empty and not mesa_adapter.data_recorders(model):
-            raise CollectsNothing
+            empty = first and require_data and collector is None
+            if empty and not mesa_adapter.data_recorders(model):
+                raise CollectsNothing
         first = False
         count = model_record_count(collector)
-        if count != seen:
-            steps.extend([mesa_adapter.steps_of(model)] * (count - seen))
+        if count == seen + 1:  # the usual case: one record per step
+            steps.append(step)
+            times.append(_time(model))
+            seen = count
+        elif count != seen:
+            steps.extend([step] * (count - seen))
             times.extend([_time(model)] * (count - seen))
             seen = count
     final_time = _time(model)
     has_time = final_time is not None
-    return Driven(
-        steps, times if has_time else None, mesa_adapter.steps_of(model), final_time
-    )
+    return Driven(steps, times if has_time else None, steps_of(model), final_time)
 
 
 def kept_steps(collected: list[int], period: int) -> set[int]:
@@ -181,16 +187,28 @@ def _agent_columns(
 
 def _recorded_agent_columns(
     collector: Any, steps: dict[int, Any], keep: set[int]
-) -> dict[str, list[Any]]:
-    """The kept rows of ``_agent_records`` as columns."""
+) -> dict[str, Any]:
+    """The kept rows of ``_agent_records`` as columns.
+
+    Every record of a step carries that step (or its model time), so the Step
+    column is built per step, not read record by record. The other columns
+    are taken with ``itemgetter``: transposing with ``zip(*rows)`` made an
+    iterator per record, and those allocations alone set off the garbage
+    collector's full passes over the whole heap (Python 3.11).
+    """
     names = [str(n) for n in collector.agent_reporters]
     store = mesa_adapter.agent_record_store(collector)
-    rows = [row for s in sorted(steps) if s in keep for row in store[steps[s]]]
-    if not rows:
+    kept = [s for s in sorted(steps) if s in keep]
+    records = [store[steps[s]] for s in kept]
+    counts = [len(step_records) for step_records in records]
+    if not sum(counts):
         return {"Step": [], "AgentID": [], **{n: [] for n in names}}
-    step_col, ids, *values = (list(column) for column in zip(*rows, strict=True))
-    columns = {"Step": [int(s) for s in step_col], "AgentID": ids}
-    columns.update(zip(names, values, strict=True))
+    columns: dict[str, Any] = {
+        "Step": np.repeat(np.array(kept, dtype=np.int64), counts)
+    }
+    for position, name in enumerate(["AgentID", *names], start=1):
+        rows = itertools.chain.from_iterable(records)
+        columns[name] = list(map(itemgetter(position), rows))
     return columns
 
 

@@ -53,7 +53,7 @@ def _exact_array(values: Sequence[Any]) -> np.ndarray:
     of the plain types that round-trip (:data:`_NATIVE`), else an object array
     holding the values themselves (numpy scalars, ints mixed with floats or
     None...). Text is escaped as in :func:`escaped`."""
-    kinds = {type(v) for v in values}
+    kinds = set(map(type, values))
     if len(kinds) == 1:
         kind = next(iter(kinds))
         if kind is str:

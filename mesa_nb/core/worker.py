@@ -237,6 +237,7 @@ def run_one(
     start = time.perf_counter()
     record = RunRecord(spec.run_id, Status.OK)
     model = None
+    pulse = None
     data: RunData | None = None
     try:
         with time_limit(settings.timeout) as deadline:
@@ -290,6 +291,8 @@ def run_one(
         record.traceback = escaped(traceback.format_exc())
         data = None
     finally:
+        if pulse is not None:
+            pulse.done()
         if model is not None:
             record.steps = mesa_adapter.steps_of(model)
             mesa_adapter.release_model(model)
