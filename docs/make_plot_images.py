@@ -7,7 +7,6 @@ Run from the repository root: ``python docs/make_plot_images.py`` (about 20 s).
 
 from __future__ import annotations
 
-import math
 import threading
 import warnings
 from pathlib import Path
@@ -16,36 +15,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import mesa
 
 import mesa_nb
 from mesa_nb.analysis.stats import BimodalWarning
-from mesa_nb.examples import BoltzmannWealth, EconomicModel
+from mesa_nb.examples import BoltzmannWealth, EconomicModel, Outbreak
 
 IMG = Path(__file__).resolve().parent / "img"
-
-
-class Epidemic(mesa.Model):
-    """A stochastic SIR epidemic: each infected person is infectious for one
-    step; ``attack_rate`` is the share of the population ever infected."""
-
-    def __init__(self, population: int = 100, r0: float = 2.0, rng=None) -> None:
-        super().__init__(rng=rng)
-        self.population, self.r0 = population, r0
-        self.susceptible, self.infected, self.recovered = population - 1, 1, 0
-        self.datacollector = mesa.DataCollector(
-            model_reporters={
-                "attack_rate": lambda m: (m.infected + m.recovered) / m.population
-            }
-        )
-        self.datacollector.collect(self)
-
-    def step(self) -> None:
-        chance = 1 - math.exp(-self.r0 * self.infected / self.population)
-        new = sum(self.random.random() < chance for _ in range(self.susceptible))
-        self.recovered += self.infected
-        self.infected, self.susceptible = new, self.susceptible - new
-        self.datacollector.collect(self)
 
 
 def save(ax: plt.Axes, name: str) -> None:
@@ -110,7 +85,7 @@ def main() -> None:
 
     # An epidemic that dies out or takes off: its attack rate is a share.
     epidemics = mesa_nb.sweep(
-        Epidemic,
+        Outbreak,
         {"r0": [1.5, 3.0], "population": 100},
         iterations=12,
         max_steps=15,

@@ -25,6 +25,8 @@ Models:
 * :class:`EconomicModel`: agents that invest, trade and are taxed.
 * :class:`PopulationModel`: births and deaths with logistic growth; can stop early.
 * :class:`Schelling`: Schelling's segregation model; stops when all are happy.
+* :class:`Outbreak`: a stochastic SIR epidemic; its attack rate is a proportion
+  whose replicates have two peaks (the outbreak dies out or takes off).
 """
 
 import math
@@ -40,6 +42,7 @@ __all__ = [
     "EconomicAgent",
     "EconomicModel",
     "MoneyAgent",
+    "Outbreak",
     "PersonAgent",
     "PopulationModel",
     "Schelling",
@@ -490,4 +493,39 @@ class Schelling(mesa.Model):
         """Let every agent (maybe) move, in random order, then record."""
         self.agents.shuffle_do("step")
         self._update_statistics()
+        self.datacollector.collect(self)
+
+
+# --------------------------------------------------------------------------- #
+# Outbreak
+# --------------------------------------------------------------------------- #
+
+
+class Outbreak(mesa.Model):
+    """A stochastic SIR epidemic without space.
+
+    One person is infected at the start; each infected person is infectious
+    for one step, in which each susceptible person is infected with
+    probability ``1 - exp(-r0 * infected / population)``. ``attack_rate`` is
+    the share of the population ever infected: a proportion in [0, 1], near 0
+    when the outbreak dies out and large when it takes off.
+    """
+
+    def __init__(self, population: int = 100, r0: float = 2.0, rng=None) -> None:
+        super().__init__(rng=rng)
+        self.population, self.r0 = population, r0
+        self.susceptible, self.infected, self.recovered = population - 1, 1, 0
+        self.attack_rate = 1 / population
+        self.datacollector = mesa.DataCollector(
+            model_reporters={"attack_rate": "attack_rate"}
+        )
+        self.datacollector.collect(self)
+
+    def step(self) -> None:
+        """Infect, recover, then record."""
+        chance = 1 - math.exp(-self.r0 * self.infected / self.population)
+        new = sum(self.random.random() < chance for _ in range(self.susceptible))
+        self.recovered += self.infected
+        self.infected, self.susceptible = new, self.susceptible - new
+        self.attack_rate = (self.infected + self.recovered) / self.population
         self.datacollector.collect(self)

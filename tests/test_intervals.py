@@ -3,7 +3,6 @@ method named in stats() and in legends; two-peaked replicates flagged."""
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import mesa
@@ -16,6 +15,7 @@ import mesa_nb
 from mesa_nb.analysis import plots
 from mesa_nb.analysis.stats import BimodalWarning, replicate_stats
 from mesa_nb.core.errors import ParameterError
+from mesa_nb.examples import Outbreak
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -26,30 +26,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 def _close_figures():
     yield
     plt.close("all")
-
-
-class Outbreak(mesa.Model):
-    """A stochastic SIR epidemic in a population: its attack rate (the share
-    ever infected) is a proportion in [0, 1], near 0 when the epidemic dies
-    out and large when it takes off."""
-
-    def __init__(self, population: int = 40, r0: float = 1.5, rng=None) -> None:
-        super().__init__(rng=rng)
-        self.population, self.r0 = population, r0
-        self.susceptible, self.infected, self.recovered = population - 1, 1, 0
-        self.datacollector = mesa.DataCollector(
-            model_reporters={
-                "attack_rate": lambda m: (m.infected + m.recovered) / m.population
-            }
-        )
-        self.datacollector.collect(self)
-
-    def step(self) -> None:
-        chance = 1 - math.exp(-self.r0 * self.infected / self.population)
-        new = sum(self.random.random() < chance for _ in range(self.susceptible))
-        self.recovered += self.infected
-        self.infected, self.susceptible = new, self.susceptible - new
-        self.datacollector.collect(self)
 
 
 class Split(mesa.Model):
