@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import inspect
 import multiprocessing
+import sys
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,23 @@ def release_model(model: Any) -> None:
         ids.pop(model, None)
     with contextlib.suppress(TypeError):  # a model with __slots__ keeps its own
         vars(model).clear()
+    _clear_cell_caches()
+
+
+def _clear_cell_caches() -> None:
+    """Empty the neighbourhood caches of ``mesa.discrete_space`` cells.
+
+    ``Cell.get_neighborhood`` and ``Cell._neighborhood`` are ``functools.cache``
+    on the class: their entries hold every cell (with its agents, and so its
+    model) ever asked for neighbours, in this process, until cleared. A cell
+    of a live model just computes its neighbours again.
+    """
+    cell_module = sys.modules.get("mesa.discrete_space.cell")
+    cell = getattr(cell_module, "Cell", None)
+    for name in ("get_neighborhood", "_neighborhood"):
+        clear = getattr(getattr(cell, name, None), "cache_clear", None)
+        if callable(clear):
+            clear()
 
 
 #: Read agent records straight from the collector when their layout is known;
