@@ -1,7 +1,8 @@
 """mesa_nb: notebook-native parameter sweeps for Mesa agent-based models.
 
 ``mesa_nb.batch_run`` is a drop-in for ``mesa.batch_run``; ``mesa_nb.sweep``
-returns a :class:`SweepResult` of tidy DataFrames. In IPython / Jupyter,
+returns a :class:`SweepResult` of tidy DataFrames; ``mesa_nb.calibrate`` fits
+a model to data (ABC-SMC or optimisation) on the same runner. In IPython / Jupyter,
 ``%load_ext mesa_nb`` adds the ``%%batchrun`` magic.
 
 The package is layered (see docs/architecture.md): :mod:`mesa_nb.core` plans
@@ -17,6 +18,7 @@ from typing import Any
 
 from . import analysis  # gives SweepResult its .plot and .stats
 from .api import batch_run, compact, load_store, sweep
+from .calibration.api import calibrate, load_calibration
 from .core.errors import (
     MesaNbError,
     ModelClassError,
@@ -43,9 +45,11 @@ __all__ = [
     "__version__",
     "analysis",
     "batch_run",
+    "calibrate",
     "compact",
     "expand_parameters",
     "form",
+    "load_calibration",
     "load_ipython_extension",
     "load_store",
     "sweep",

@@ -41,6 +41,7 @@ __all__ = [
     "BoltzmannWealthNoSpace",
     "EconomicAgent",
     "EconomicModel",
+    "Epidemic",
     "MoneyAgent",
     "Outbreak",
     "PersonAgent",
@@ -529,3 +530,55 @@ class Outbreak(mesa.Model):
         self.infected, self.susceptible = new, self.susceptible - new
         self.attack_rate = (self.infected + self.recovered) / self.population
         self.datacollector.collect(self)
+
+
+# --------------------------------------------------------------------------- #
+# Epidemic (SIR with transmission and recovery rates)
+# --------------------------------------------------------------------------- #
+
+
+class Epidemic(mesa.Model):
+    """A stochastic SIR epidemic (chain binomial) with rates ``beta``, ``gamma``.
+
+    Each step, each susceptible person is infected with probability
+    ``1 - exp(-beta * infected / population)`` and each infected person
+    recovers with probability ``1 - exp(-gamma)`` (Bailey 1975's discrete-time
+    SIR). Draws come from the model's own generator, so a seed gives the same
+    curve. The run stops when nobody is infected. Reporters: ``Infected``,
+    ``Susceptible``, ``Recovered``; the model to fit in
+    ``notebooks/07_calibration.ipynb``.
+    """
+
+    def __init__(
+        self,
+        population: int = 1000,
+        beta: float = 0.5,
+        gamma: float = 0.2,
+        initial_infected: int = 5,
+        rng=None,
+    ) -> None:
+        super().__init__(rng=rng)
+        self.population, self.beta, self.gamma = population, beta, gamma
+        self.infected = min(initial_infected, population)
+        self.susceptible = population - self.infected
+        self.recovered = 0
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "Infected": "infected",
+                "Susceptible": "susceptible",
+                "Recovered": "recovered",
+            }
+        )
+        self.datacollector.collect(self)
+
+    def step(self) -> None:
+        """Infect and recover at once, then record; stop once nobody is infected."""
+        infection = -math.expm1(-self.beta * self.infected / self.population)
+        new = int(self.rng.binomial(self.susceptible, infection))
+        recovering = int(self.rng.binomial(self.infected, -math.expm1(-self.gamma)))
+        self.susceptible -= new
+        self.infected += new - recovering
+        self.recovered += recovering
+        self.datacollector.collect(self)
+        if self.infected == 0:
+            self.running = False

@@ -176,6 +176,26 @@ class Fragile(mesa.Model):
         self.datacollector.collect(self)
 
 
+class NormalMean(mesa.Model):
+    """Draws ``draws`` values from N(mu, 1) with its own generator and reports
+    their mean (``Mean``): under a flat prior the posterior of ``mu`` given a
+    mean m is N(m, 1/draws), for calibration tests. ``mu`` above
+    ``fail_above`` raises (a failed run)."""
+
+    def __init__(
+        self, mu: float = 0.0, draws: int = 50, fail_above: float = 99.0, rng=None
+    ) -> None:
+        super().__init__(rng=rng)
+        if mu > fail_above:
+            raise ValueError(f"mu={mu} is above {fail_above}")
+        self.mean = float(self.rng.normal(mu, 1.0, size=draws).mean())
+        self.datacollector = mesa.DataCollector(model_reporters={"Mean": "mean"})
+        self.datacollector.collect(self)
+
+    def step(self) -> None:
+        self.running = False
+
+
 class SeedKeyword(mesa.Model):
     """Takes ``seed=`` (the old Mesa keyword) instead of ``rng=``."""
 

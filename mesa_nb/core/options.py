@@ -57,6 +57,8 @@ KINDS = {
     "seeds": "whole numbers, 0 or more, one per iteration",
     "processes": "a whole number of processes, 1 or more, or 'all'",
     "seconds": "a number of seconds above 0",
+    "number": "a number, 0 or more",
+    "fraction": "a number between 0 and 1 (both excluded)",
     "time": "a model time (a number) above 0",
     "text": "text",
     "flag": "True or False",
@@ -144,7 +146,7 @@ class Option:
             return self.check([_whole(self, p) for p in parts if p])
         if self.kind == "processes":
             return None if text == "all" else self.check(_whole(self, text))
-        if self.kind in ("seconds", "time"):
+        if self.kind in ("seconds", "time", "number", "fraction"):
             try:
                 number = float(text)
             except ValueError:
@@ -315,6 +317,27 @@ def _check_positive(option: Option, value: Any) -> float:
     return value
 
 
+def _check_number(option: Option, value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.number)
+        or not value >= 0
+        or not math.isfinite(value)
+    ):
+        raise option.error(value)
+    return float(value)
+
+
+def _check_fraction(option: Option, value: Any) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.number)
+        or not 0 < value < 1
+    ):
+        raise option.error(value)
+    return float(value)
+
+
 def _check_text(option: Option, value: Any) -> Any:
     if not isinstance(value, str) and option.name in ("store", "scenario", "executor"):
         return value  # a path object, a class, a client: checked where used
@@ -365,6 +388,8 @@ _CHECKS = {
     "processes": _check_processes,
     "seconds": _check_positive,
     "time": _check_positive,
+    "number": _check_number,
+    "fraction": _check_fraction,
     "text": _check_text,
     "flag": _check_flag,
     "name": _check_name,

@@ -136,6 +136,11 @@ def _from_plain(value: Any, resolve: Callable[[str, str], Any]) -> Any:
     return value
 
 
+#: A parameter value as plain data, and back (for other specs that hold values).
+to_plain = _plain
+from_plain = _from_plain
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """What a sweep is: model, parameters and options.
@@ -382,6 +387,7 @@ __all__ = [
     "RANGE_MAKERS",
     "SPEC_FORMAT",
     "SweepSpec",
+    "from_plain",
     "is_range_dict",
     "is_scenario_dict",
     "model_reference",
@@ -389,4 +395,5 @@ __all__ = [
     "range_to_dict",
     "scenario_from_dict",
     "scenario_to_dict",
+    "to_plain",
 ]
