@@ -19,13 +19,27 @@ from types import MappingProxyType
 from typing import Any
 
 from ..core.errors import SweepOptionError
-from ..core.options import BY_NAME, CELL, CONFIG, FILE, FORM, RUN, SHOW, SPEC, Option
+from ..core.options import (
+    BY_NAME,
+    CELL,
+    CODE,
+    CONFIG,
+    FILE,
+    FORM,
+    RUN,
+    SHOW,
+    SPEC,
+    Option,
+)
 
 ABC, OPTIMIZE = "abc", "optimize"
 METHODS = (ABC, OPTIMIZE)
 SAMPLERS = ("tpe", "cmaes", "random")
 _CODE_ONLY = "a Python function: only code can pass it"
-_NO_FORM = {FORM: "calibrations have no form yet; write a %%calibrate cell"}
+_NO_FORM = {
+    FORM: "calibrations have no form yet; write a %%calibrate cell",
+    CONFIG: "belongs to one calibration, not to every sweep of the session",
+}
 
 OWN: tuple[Option, ...] = (
     Option(
@@ -148,6 +162,9 @@ OWN: tuple[Option, ...] = (
     ),
 )
 
+# An experiment file holds a calibration's own options in its [calibrate] table.
+OWN = tuple(dataclasses.replace(o, file_key=f"calibrate.{o.name}") for o in OWN)
+
 #: Sweep options a calibration takes as they are.
 SHARED_NAMES = (
     "max_steps",
@@ -161,16 +178,27 @@ SHARED_NAMES = (
     "force",
     "background",
     "cancel",
-    "output",
-    "quiet",
 )
 SHARED: tuple[Option, ...] = tuple(BY_NAME[name] for name in SHARED_NAMES)
-ON_PROGRESS = dataclasses.replace(
-    BY_NAME["on_progress"],
-    help="Called with a mesa_nb.calibration.CalibrationProgress at the start and "
-    "as each run finishes.",
+#: Sweep options a calibration takes with its own default or help.
+ADAPTED: tuple[Option, ...] = (
+    dataclasses.replace(
+        BY_NAME["on_progress"],
+        help="Called with a mesa_nb.calibration.CalibrationProgress at the start "
+        "and as each run finishes.",
+    ),
+    dataclasses.replace(
+        BY_NAME["output"],
+        default="cal",
+        help="The name the calibration is bound to in the notebook.",
+    ),
+    dataclasses.replace(
+        BY_NAME["quiet"],
+        help="No progress bar (a calibration shows one unless on_progress is given).",
+        absent={k: v for k, v in BY_NAME["quiet"].absent.items() if k != CODE},
+    ),
 )
-CALIBRATION_OPTIONS: tuple[Option, ...] = (*OWN, *SHARED, ON_PROGRESS)
+CALIBRATION_OPTIONS: tuple[Option, ...] = (*OWN, *SHARED, *ADAPTED)
 BY_CALIBRATION_NAME: Mapping[str, Option] = MappingProxyType(
     {o.name: o for o in CALIBRATION_OPTIONS}
 )
