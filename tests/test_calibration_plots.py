@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mesa_nb.calibration.abc import weighted_quantile
 from mesa_nb.calibration.plots import (
     history_figure,
     posterior_figure,
     predictive_figure,
-    weighted_quantile,
 )
 from mesa_nb.core.errors import ParameterError
 

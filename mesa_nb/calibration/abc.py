@@ -149,13 +149,16 @@ class Population:
     __hash__ = None  # type: ignore[assignment]
 
 
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+def weighted_quantile(values: Any, weights: Any, q: Any) -> Any:
     """The smallest value whose cumulative normalised weight reaches ``q``
-    (the inverse of the weighted empirical distribution function)."""
+    (the inverse of the weighted empirical distribution function); ``q`` a
+    number (a float back) or a sequence (an array back)."""
+    values = np.asarray(values, dtype=float)
     order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(weights[order]) / np.sum(weights)
-    index = min(int(np.searchsorted(cumulative, q, side="left")), len(values) - 1)
-    return float(values[order][index])
+    cumulative = np.cumsum(np.asarray(weights, dtype=float)[order])
+    at = np.searchsorted(cumulative / cumulative[-1], q, side="left")
+    found = values[order][np.minimum(at, len(values) - 1)]
+    return float(found) if np.ndim(found) == 0 else found
 
 
 def weighted_covariance(thetas: np.ndarray, weights: np.ndarray) -> np.ndarray:

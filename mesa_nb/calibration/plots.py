@@ -17,17 +17,13 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ParameterError
+from .abc import weighted_quantile
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = [
-    "history_figure",
-    "posterior_figure",
-    "predictive_figure",
-    "weighted_quantile",
-]
+__all__ = ["history_figure", "posterior_figure", "predictive_figure"]
 
 #: The credible interval the posterior plot reports.
 CREDIBLE = 0.9
@@ -55,17 +51,6 @@ def _figure(rows: int, columns: int, size: tuple[float, float], **options: Any) 
     )
     plt.close(figure)
     return figure, grid
-
-
-def weighted_quantile(
-    values: np.ndarray, weights: np.ndarray, q: float | np.ndarray
-) -> np.ndarray:
-    """The smallest value whose cumulative weight reaches ``q`` (of the total)."""
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(np.asarray(weights, dtype=float)[order])
-    at = np.searchsorted(cumulative / cumulative[-1], q, side="left")
-    return values[order][np.minimum(at, len(values) - 1)]
 
 
 def _weights(frame: pd.DataFrame, what: str) -> np.ndarray:

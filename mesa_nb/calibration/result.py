@@ -10,20 +10,10 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import ParameterError
-from .abc import ABCSMC
+from .abc import ABCSMC, weighted_quantile
 from .options import ABC
 from .runner import BatchRuns, Outcome, make_method, model_rows
 from .spec import CalibrationSpec
-
-
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """The ``q`` quantile of ``values`` weighted by ``weights`` (the inverse of
-    the weighted empirical distribution, midpoint-interpolated)."""
-    order = np.argsort(values, kind="stable")
-    v, w = values[order], weights[order]
-    cumulative = np.cumsum(w) - 0.5 * w
-    cumulative /= w.sum()
-    return float(np.interp(q, cumulative, v))
 
 
 class Calibration:
@@ -348,4 +338,4 @@ def _load(path: str) -> Any:
     return load_store(path)
 
 
-__all__ = ["Calibration", "CalibrationPlots", "weighted_quantile"]
+__all__ = ["Calibration", "CalibrationPlots"]
