@@ -348,3 +348,30 @@ def test_priors_accept_scipy_distributions():
         **{**ANALYTIC, "generations": 4, "population": 100, "min_tolerance": 0.0},
     )
     assert abs(cal.summary().loc["mu", "mean"] - 1.3) < 0.3
+
+
+def test_a_series_calibration_draws_its_predictive_runs_one_by_one():
+    from mesa_nb.examples import Epidemic
+
+    observed = pd.DataFrame({"Step": [0, 5, 10, 15], "Infected": [5, 40, 120, 90]})
+    cal = calibrate(
+        Epidemic,
+        {"beta": between(0.2, 1.2), "gamma": between(0.05, 0.5)},
+        observed,
+        {"population": 500},
+        population=40,
+        generations=2,
+        max_steps=20,
+        seed=4,
+        quiet=True,
+    )
+    runs = cal.predictive_runs()
+    assert runs["RunId"].nunique() == 40  # one per particle, across batches
+    assert runs.groupby("RunId")["particle"].nunique().eq(1).all()
+    weights = runs.groupby("RunId")["weight"].first()
+    np.testing.assert_allclose(weights.to_numpy(), cal.posterior["weight"].to_numpy())
+    assert runs["Step"].min() == 0 and runs["Step"].max() <= 20
+    figure = cal.plot.predictive("Infected")
+    assert "40 runs" in figure.axes[0].get_title()
+    with pytest.raises(MesaNbError, match="'Susceptible'"):
+        cal.plot.predictive("Exposed")

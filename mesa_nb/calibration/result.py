@@ -134,7 +134,10 @@ class Calibration:
     def predictive_runs(self) -> pd.DataFrame:
         """The model rows of the runs behind the result, with each run's
         ``weight``: the last generation's accepted particles (abc) or the best
-        trial's replicates (optimize)."""
+        trial's replicates (optimize). ``RunId`` numbers these runs (particle
+        by particle); ``particle`` is the row of :attr:`posterior`, ``batch``
+        and ``batch_run`` where the run is stored (``runs/<batch>``, its
+        RunId there)."""
         chosen = self._chosen_runs()
         if not chosen:
             return pd.DataFrame(columns=["RunId", "Step", "weight"])
@@ -142,12 +145,15 @@ class Calibration:
         wanted = [b for b in self._batches if b.told.key in batches]
         tables = model_rows(wanted, _load)
         frames = []
-        for key, run_ids, weight in chosen:
+        for particle, (key, run_ids, weight) in enumerate(chosen):
             table = tables.get(key)
             if table is None:
                 continue
             rows = table[table["RunId"].isin(run_ids)].copy()
-            rows["batch"] = key
+            rows.insert(0, "particle", particle)
+            rows["batch"], rows["batch_run"] = key, rows["RunId"]
+            number = {run: particle * len(run_ids) + r for r, run in enumerate(run_ids)}
+            rows["RunId"] = rows["RunId"].map(number)
             rows["weight"] = weight / len(run_ids)
             frames.append(rows)
         if not frames:
@@ -273,11 +279,11 @@ class CalibrationPlots:
         cal = self.cal
         runs = cal.predictive_runs()
         if reporter not in runs.columns:
-            known = [
-                c for c in runs.columns if c not in ("RunId", "Step", "weight", "batch")
-            ]
+            bookkeeping = {"RunId", "Step", "Time", "iteration", "weight", "particle"}
+            bookkeeping |= {"batch", "batch_run", *cal.names, *cal.spec.parameters}
+            known = ", ".join(repr(c) for c in runs.columns if c not in bookkeeping)
             raise ParameterError(
-                f"The runs report no {reporter!r}; reporters: {', '.join(known)}."
+                f"The runs report no {reporter!r}; reporters: {known}."
             )
         observed = cal.spec.observed
         if observed.series is not None and reporter in observed.series.columns:
