@@ -375,3 +375,31 @@ def test_a_series_calibration_draws_its_predictive_runs_one_by_one():
     assert "40 runs" in figure.axes[0].get_title()
     with pytest.raises(MesaNbError, match="'Susceptible'"):
         cal.plot.predictive("Exposed")
+
+
+def test_optimisation_trials_share_seeds_and_abc_particles_do_not(tmp_path):
+    calibrate(
+        NormalMean,
+        {"mu": between(-5, 5)},
+        {"Mean": 1.3},
+        method="optimize",
+        trials=8,
+        replicates=2,
+        max_steps=0,
+        seed=3,
+        quiet=True,
+        store=tmp_path / "optimize",
+    )
+    runs = mesa_nb.load_store(tmp_path / "optimize" / "runs" / "g000-b000").runs
+    assert len(runs) == 16
+    assert runs.groupby("iteration")["seed"].nunique().eq(1).all()  # common seeds
+    assert runs["seed"].nunique() == 2
+    calibrate(
+        NormalMean,
+        {"mu": between(-5, 5)},
+        {"Mean": 1.3},
+        **{**ANALYTIC, "population": 20, "generations": 1},
+        store=tmp_path / "abc",
+    )
+    runs = mesa_nb.load_store(tmp_path / "abc" / "runs" / "g000-b000").runs
+    assert runs["seed"].nunique() == len(runs) == 20  # independent draws

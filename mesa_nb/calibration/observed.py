@@ -9,7 +9,8 @@ summaries from its model table instead. Every summary is one *coordinate*
 distance of the coordinates, each divided by its spread over the first runs
 (the median absolute deviation, as pyABC's adaptive distance, Prangle 2017),
 over the square root of their number (a root mean square: a series of 50
-points and one final value give distances of the same size).
+points and one final value give distances of the same size). The steps of
+one reporter of a series share one scale, its spread over all of them.
 """
 
 from __future__ import annotations
@@ -290,16 +291,29 @@ class Distance:
 
     def fit(self, summaries: np.ndarray) -> None:
         """Scales from the spread of ``summaries`` (rows with NaN skipped):
-        1.4826 x MAD, else the standard deviation, else 1."""
+        1.4826 x MAD, else the standard deviation, else 1; one scale per
+        reporter of a series (its values at every observed step pooled), so
+        steps where every run is near 0 do not weigh more than the peak."""
         rows = summaries[~np.isnan(summaries).any(axis=1)]
         k = summaries.shape[1]
+        self.scales = np.ones(k)
         if len(rows) < 2:
-            self.scales = np.ones(k)
             return
-        mad = MAD_TO_SD * np.median(np.abs(rows - np.median(rows, axis=0)), axis=0)
-        sd = rows.std(axis=0, ddof=1)
-        scales = np.where(mad > 0, mad, np.where(sd > 0, sd, 1.0))
-        self.scales = scales.astype(float)
+        for columns in self._groups():
+            values = rows[:, columns].ravel()
+            mad = MAD_TO_SD * np.median(np.abs(values - np.median(values)))
+            sd = values.std(ddof=1)
+            self.scales[columns] = mad if mad > 0 else sd if sd > 0 else 1.0
+
+    def _groups(self) -> list[list[int]]:
+        """Coordinates that share a scale: one reporter's steps (a series),
+        else each coordinate alone."""
+        if self.observed.steps is None:
+            return [[j] for j in range(len(self.observed.coordinates))]
+        groups: dict[str, list[int]] = {}
+        for j, name in enumerate(self.observed.coordinates):
+            groups.setdefault(name.rsplit("@", 1)[0], []).append(j)
+        return list(groups.values())
 
     def __call__(self, summaries: np.ndarray) -> np.ndarray:
         """Distances of ``(n, coordinates)`` summaries; NaN where a run failed."""

@@ -75,12 +75,21 @@ class CalibrationProgress:
         return line + (f", {self.failed} failed" if self.failed else "")
 
 
+def _seed(master: int, *key: int) -> int:
+    words = np.random.SeedSequence(master, spawn_key=key).generate_state(2, np.uint32)
+    return (int(words[0]) << 31) ^ int(words[1])
+
+
 def batch_seed(master: int, generation: int, batch: int) -> int:
     """The master seed of one batch's sweep (its runs' seeds derive from it)."""
-    words = np.random.SeedSequence(
-        master, spawn_key=(7, generation, batch)
-    ).generate_state(2, np.uint32)
-    return (int(words[0]) << 31) ^ int(words[1])
+    return _seed(master, 7, generation, batch)
+
+
+def common_seeds(master: int, replicates: int) -> list[int]:
+    """The seeds every optimisation trial's replicates run with: common random
+    numbers, so two trials differ by their parameters and not by their luck
+    (a noisy objective would crown the luckiest trial; Kleijnen 2008, ch. 3)."""
+    return [_seed(master, 8, r) for r in range(replicates)]
 
 
 def make_method(spec: CalibrationSpec, seed: int) -> Any:
@@ -159,7 +168,7 @@ class Calibrator:
             **self.spec.parameters,
             **self.spec.priors.points(self.spec.priors.sample(rng, 1))[0],
         }
-        plan_sweep(self.spec.model, [point], **self._sweep_options(seed, None))
+        plan_sweep(self.spec.model, [point], **self._sweep_options(seed, 0, 0, None))
 
     def settle_seed(self) -> int:
         """The master seed: given, the store's, or fresh; a store holding
@@ -251,12 +260,21 @@ class Calibrator:
                 "other code): give another store=."
             )
 
-    def _sweep_options(self, seed: int, on_progress: Any) -> dict[str, Any]:
+    def _sweep_options(
+        self, master: int, generation: int, batch: int, on_progress: Any
+    ) -> dict[str, Any]:
+        """The options of one batch's sweep: ABC's runs are independent draws
+        (a seed per run from the batch's seed); an optimisation's trials share
+        their replicates' seeds (:func:`common_seeds`)."""
         o = self.options
         every_step = self.spec.observed.needs_every_step or o.summaries is not None
+        if o.method == ABC:
+            seeding = {"seed": batch_seed(master, generation, batch)}
+        else:
+            seeding = {"rng": common_seeds(master, o.replicates_per_point)}
         return {
             "iterations": o.replicates_per_point,
-            "seed": seed,
+            **seeding,
             "data_collection_period": 1 if every_step else -1,
             "max_steps": o.max_steps,
             "until": o.until,
@@ -283,7 +301,7 @@ class Calibrator:
 
         store = None if self.store is None else str(self.store.sweep_store(key))
         options = self._sweep_options(
-            batch_seed(seed, proposal.generation, proposal.batch), forward
+            seed, proposal.generation, proposal.batch, forward
         )
         first = not outcome.batches
         result = sweep(
