@@ -403,3 +403,48 @@ def test_optimisation_trials_share_seeds_and_abc_particles_do_not(tmp_path):
     )
     runs = mesa_nb.load_store(tmp_path / "abc" / "runs" / "g000-b000").runs
     assert runs["seed"].nunique() == len(runs) == 20  # independent draws
+
+
+def test_two_calibrations_cannot_write_one_store(tmp_path):
+    holder = CalibrationStore(tmp_path / "shared")
+    holder.lock()
+    try:
+        with pytest.raises(StoreError, match="Another calibration"):
+            calibrate(
+                NormalMean,
+                {"mu": between(-5, 5)},
+                {"Mean": 1.3},
+                store=tmp_path / "shared",
+                **{**ANALYTIC, "population": 20},
+            )
+    finally:
+        holder.unlock()
+
+
+def test_a_cancelled_calibration_keeps_what_finished_and_resumes(tmp_path):
+    import threading
+
+    store = tmp_path / "cancelled"
+    options = {**ANALYTIC, "generations": 3, "min_tolerance": 0.0, "population": 50}
+    cancel = threading.Event()
+
+    def stop_in_generation_two(event):
+        if event.step == 1 and event.runs > 60:
+            cancel.set()
+
+    stopped = calibrate(
+        NormalMean,
+        {"mu": between(-5, 5)},
+        {"Mean": 1.3},
+        store=store,
+        cancel=cancel,
+        on_progress=stop_in_generation_two,
+        **{k: v for k, v in options.items() if k != "quiet"},
+    )
+    assert stopped.interrupted and stopped.stop_reason is None
+    assert len(stopped.history) == 1  # generation 0 kept
+    resumed = calibrate(
+        NormalMean, {"mu": between(-5, 5)}, {"Mean": 1.3}, store=store, **options
+    )
+    whole = calibrate(NormalMean, {"mu": between(-5, 5)}, {"Mean": 1.3}, **options)
+    pd.testing.assert_frame_equal(resumed.posterior, whole.posterior)
