@@ -87,7 +87,8 @@ def test_posterior_corner_plot() -> None:
     figure = posterior_figure(
         posterior, ["x", "y"], truth={"x": 1.1, "y": -1.9}, bounds=bounds, bins=20
     )
-    assert figure.number not in plt.get_fignums()  # closed from pyplot
+    fignums = plt.get_fignums()
+    assert not any(plt.figure(n) is figure for n in fignums)  # outside pyplot
     assert len(figure.axes) == 4
     assert len(_drawn(figure)) == 3  # two marginals, one pair
     grid = np.array(figure.axes).reshape(2, 2)

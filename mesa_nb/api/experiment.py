@@ -424,3 +424,9 @@ __all__ = [
     "save_result_experiment",
     "spec_document",
 ]
+
+
+#: For other readers of experiment files (calibrations): ``--set`` overrides
+#: and the ``module:Class`` a file names a class by.
+apply_override = _override
+importable_name = _importable

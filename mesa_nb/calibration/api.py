@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 from typing import Any
@@ -26,9 +27,14 @@ class CalibrationBar:
         self.tqdm_cls = tqdm_cls
         self.bar: Any = None
 
-    def __call__(self, event: CalibrationProgress) -> None:
+    def start(self, total: int | None) -> None:
+        """Show the bar now (a background calibration's first event comes
+        from another thread and must not decide where the bar appears)."""
         if self.bar is None:
-            self.bar = self.tqdm_cls(total=event.budget, unit="run", desc="calibration")
+            self.bar = self.tqdm_cls(total=total, unit="run", desc="calibration")
+
+    def __call__(self, event: CalibrationProgress) -> None:
+        self.start(event.budget)
         self.bar.n = event.runs
         self.bar.set_postfix_str(event.text(), refresh=False)
         self.bar.refresh()
@@ -79,9 +85,27 @@ def load_calibration(path: str | os.PathLike, model_cls: Any = None) -> Calibrat
         if k not in ("summaries", "distance")  # functions, written by name
     }
     document = {**definition, "options": options}
-    spec = CalibrationSpec.from_dict(document, model=model_cls, store=os.fspath(path))
+    spec = CalibrationSpec.from_dict(
+        document, model=model_cls, resolve=_importable, store=os.fspath(path)
+    )
     outcome: Outcome = Calibrator(spec).run(replay_only=True)
     return Calibration(spec, outcome)
+
+
+def _importable(reference: Any, what: str) -> Any:
+    """The scenario class a ``module:Class`` reference names, when it can be
+    imported (a notebook's own classes are in ``__main__``); else the
+    reference (the model: ``model_cls=`` gives it)."""
+    if what != "scenario" or not isinstance(reference, str):
+        return reference
+    module, _, name = reference.rpartition(":")
+    try:
+        found: Any = importlib.import_module(module)
+        for part in name.split("."):
+            found = getattr(found, part)
+    except Exception:  # not importable here: cal.sweep(scenario=) gives it
+        return reference
+    return found
 
 
 def _signature() -> inspect.Signature:

@@ -24,10 +24,13 @@ class LiveCalibration:
         self._finished = threading.Event()
         self._changed = threading.Condition()
         self._event: CalibrationProgress | None = None
-        self._user_progress = on_progress
+        self._user_progress = on_progress or spec.options.on_progress
         self._calibrator = Calibrator(
             spec, on_progress=self._progress, cancel=self._cancel
         )
+        # Here, not on the thread: bad input and a store held by another
+        # calibration are refused by the call, and the store is ours from now.
+        self._calibrator.prepare()
         self._result: Calibration | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(

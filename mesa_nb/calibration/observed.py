@@ -110,7 +110,7 @@ class Observed:
         values: dict[str, float] = {}
         for reporter in reporters:
             for step, value in zip(steps, frame[reporter].tolist(), strict=True):
-                if value is None or (isinstance(value, float) and math.isnan(value)):
+                if _missing(value):
                     continue  # not observed at this step
                 values[f"{reporter}@{step}"] = _number(
                     value, f"{reporter} at step {step}"
@@ -166,8 +166,19 @@ def _written(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _missing(value: Any) -> bool:
+    """Not observed: None, NaN or pandas' NA (a nullable column's gap)."""
+    if value is None or value is pd.NA:
+        return True
+    return isinstance(value, float | np.floating) and math.isnan(value)
+
+
 def _step(value: Any) -> int:
-    if isinstance(value, bool) or not float(value).is_integer() or value < 0:
+    try:
+        whole = not isinstance(value, bool) and float(value).is_integer()
+    except (TypeError, ValueError):
+        whole = False
+    if not whole or value < 0:
         raise ObservedError(f"Observed steps are whole numbers from 0, got {value!r}.")
     return int(value)
 
@@ -196,13 +207,23 @@ class Summaries:
         ``reporters``: the model's reporters (named when one is missing)."""
         if self.function is not None:
             return self._by_function(model, run_ids)
-        missing = [r for r in self.observed.reporters if r not in model.columns]
+        # Reporters only: the model table also holds the runs' parameters and
+        # bookkeeping (iteration), which would compare the data with inputs.
+        known = model.columns if reporters is None else reporters
+        missing = [r for r in self.observed.reporters if r not in known]
         if missing and not model.empty:
             if reporters is None:
                 reporters = [c for c in model.columns if c not in ("RunId", "Step")]
+            inputs = [r for r in missing if r in model.columns]
+            hint = (
+                f" ({', '.join(map(repr, inputs))}: a parameter or a column of "
+                "the runs, not something the model reports)"
+                if inputs
+                else ""
+            )
             raise ObservedError(
-                f"The runs report no {', '.join(map(repr, missing))}: observed "
-                "names must be model reporters ("
+                f"The runs report no {', '.join(map(repr, missing))}{hint}: "
+                "observed names must be model reporters ("
                 f"{', '.join(map(repr, reporters)) or 'none'})."
             )
         if self.observed.steps is None:
@@ -218,6 +239,10 @@ class Summaries:
         return _numbers(table.to_numpy(dtype=object))
 
     def _series(self, model: pd.DataFrame, run_ids: Sequence[int]) -> np.ndarray:
+        """Each run's value at each observed step: its row there, else (it
+        ended earlier, or did not record that step) its last row before. A
+        row whose value is None or NaN gives NaN: the run has no number
+        there, and an earlier step's value must not stand in for it."""
         steps = list(self.observed.steps or ())
         columns = []
         for coordinate in self.observed.coordinates:
@@ -226,13 +251,28 @@ class Summaries:
         out = np.full((len(run_ids), len(columns)), np.nan)
         if model.empty:
             return out
+        index = list(run_ids)
         for reporter in self.observed.reporters:
-            wide = model.pivot_table(
-                index="RunId", columns="Step", values=reporter, aggfunc="last"
+            rows = model[["RunId", "Step", reporter]].drop_duplicates(
+                ["RunId", "Step"], keep="last"
             )
-            every = sorted(set(wide.columns) | set(steps))
-            wide = wide.reindex(index=list(run_ids), columns=every).ffill(axis=1)
-            at = _numbers(wide[steps].to_numpy(dtype=object))
+            every = sorted(set(rows["Step"]) | set(steps))
+            wide = rows.pivot(index="RunId", columns="Step", values=reporter)
+            wide = wide.reindex(index=index, columns=every)
+            values = _numbers(wide.to_numpy(dtype=object))
+            has = (
+                rows.assign(_row=1)
+                .pivot(index="RunId", columns="Step", values="_row")
+                .reindex(index=index, columns=every)
+                .notna()
+                .to_numpy()
+            )
+            carried = np.full(len(index), np.nan)
+            filled = np.empty_like(values)
+            for j in range(len(every)):
+                carried = np.where(has[:, j], values[:, j], carried)
+                filled[:, j] = carried
+            at = filled[:, [every.index(s) for s in steps]]
             for j, (name, position) in enumerate(columns):
                 if name == reporter:
                     out[:, j] = at[:, position]
@@ -321,7 +361,7 @@ class Distance:
         if self.function is not None:
             names = self.observed.coordinates
             observed = dict(zip(names, target.tolist(), strict=True))
-            return np.array(
+            found = np.array(
                 [
                     math.nan
                     if np.isnan(row).any()
@@ -334,6 +374,14 @@ class Distance:
                 ],
                 dtype=float,
             )
+            negative = found[found < 0]
+            if len(negative):
+                raise ObservedError(
+                    f"distance() returned {negative[0]:g}: a distance is 0 or "
+                    "more (0: the run matches the data); return, e.g., an "
+                    "absolute or squared difference."
+                )
+            return found
         if self.scales is None:
             self.fit(summaries)
         scaled = (summaries - target) / self.scales

@@ -19,6 +19,7 @@ works, and the user's own setting is restored after each call.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,20 +45,33 @@ _TRIAL_COLUMNS = ("trial", "batch", "value", "state")
 _COMPLETE, _FAIL, _RUNNING = "COMPLETE", "FAIL", "RUNNING"
 
 
+#: Blocks inside :func:`_quiet_optuna` on any thread, and the user's log level
+#: saved by the first: the last to leave restores it (two calibrations on
+#: two threads must not leave the log at ERROR, nor log in between).
+_quiet_lock = threading.Lock()
+_quiet_state: dict[str, Any] = {"depth": 0, "level": None}
+
+
 @contextmanager
 def _quiet_optuna() -> Iterator[Any]:
     """The optuna module, with its log at ERROR and its ExperimentalWarning
     ignored inside the block; the user's log level is restored after it."""
     import optuna
 
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    with _quiet_lock:
+        if _quiet_state["depth"] == 0:
+            _quiet_state["level"] = optuna.logging.get_verbosity()
+            optuna.logging.set_verbosity(optuna.logging.ERROR)
+        _quiet_state["depth"] += 1
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             yield optuna
     finally:
-        optuna.logging.set_verbosity(level)
+        with _quiet_lock:
+            _quiet_state["depth"] -= 1
+            if _quiet_state["depth"] == 0:
+                optuna.logging.set_verbosity(_quiet_state["level"])
 
 
 def _positive_int(value: Any, name: str) -> int:

@@ -10,6 +10,7 @@ the smallest value whose cumulative weight reaches the level (numpy's
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,24 +34,23 @@ _MAX_UNIT_BINS = 60
 _LOG_SPAN = 100.0
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "mesa_nb's plots need matplotlib: pip install matplotlib"
-        ) from exc
-    return plt
-
-
 def _figure(rows: int, columns: int, size: tuple[float, float], **options: Any) -> Any:
-    """A new figure and its grid of Axes, closed from pyplot."""
-    plt = _pyplot()
-    figure, grid = plt.subplots(
-        rows, columns, figsize=size, squeeze=False, layout="constrained", **options
-    )
-    plt.close(figure)
-    return figure, grid
+    """A new figure and its grid of Axes. On the main thread a pyplot figure,
+    closed at once (a notebook shows it once, as the cell's value, through
+    pyplot's display hooks); on another thread (a live plot) a figure made
+    outside pyplot, which is not safe there."""
+    if threading.current_thread() is threading.main_thread():
+        import matplotlib.pyplot as plt
+
+        figure, grid = plt.subplots(
+            rows, columns, figsize=size, squeeze=False, layout="constrained", **options
+        )
+        plt.close(figure)
+        return figure, grid
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, layout="constrained")
+    return figure, figure.subplots(rows, columns, squeeze=False, **options)
 
 
 def _weights(frame: pd.DataFrame, what: str) -> np.ndarray:

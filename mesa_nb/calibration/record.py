@@ -83,6 +83,12 @@ class CalibrationStore:
     """The directory of one calibration (see the module docstring)."""
 
     def __init__(self, path: str | os.PathLike) -> None:
+        if not os.fspath(path).strip():
+            raise StoreError(
+                "store= is empty: give the directory to keep the calibration in "
+                "(or no store=).",
+                field="store",
+            )
         self.root = Path(path).expanduser()
         self.files = AtomicFiles()
         self._lock_fd: int | None = None
@@ -109,15 +115,55 @@ class CalibrationStore:
             )
         return data
 
+    def check_free(self) -> None:
+        """Refuse to start a calibration in a directory that holds something
+        else (a sweep's store, a project's files): give a new or empty one."""
+        own = {LOCK, "refused"}  # what a refused first batch leaves
+        other = sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.name not in own and not p.name.startswith(".")  # .DS_Store
+        )
+        if other:
+            shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
+            raise StoreError(
+                f"{self.root} holds no calibration but other files ({shown}): "
+                "give store= a new or empty directory.",
+                field="store",
+            )
+
     def write_definition(self, definition: Mapping[str, Any]) -> None:
+        """Write the definition in its own key order: the order of the priors
+        is the order of the columns of every batch's candidates."""
         document = {**definition, "format": FORMAT}
-        text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
+        text = json.dumps(document, indent=2, allow_nan=False)
         self.files.write(self.root / DEFINITION, text.encode())
 
     # -- batches -------------------------------------------------------------
     def sweep_store(self, key: str) -> Path:
         """Where batch ``key``'s runs are stored."""
         return self.root / "runs" / key
+
+    def set_aside(self, key: str) -> Path | None:
+        """Free the store after its first batch was refused (every run failed,
+        or none gave a number to compare): the batch's runs move to
+        ``refused/<key>-<n>`` (kept, not resumed: the corrected model or
+        priors start afresh) and the definition is removed, so the corrected
+        call can use this store. Where the runs went (None: nowhere)."""
+        source = self.sweep_store(key)
+        target = None
+        if source.exists():
+            n = 0
+            while (self.root / "refused" / f"{key}-{n}").exists():
+                n += 1
+            target = self.root / "refused" / f"{key}-{n}"
+            self.files.ensure_dir(target.parent)
+            source.rename(target)
+            with contextlib.suppress(OSError):  # runs/ when now empty
+                source.parent.rmdir()
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / DEFINITION).unlink()
+        return target
 
     def told(self, key: str) -> Told | None:
         """Batch ``key`` as written when it finished, or None."""
@@ -139,15 +185,29 @@ class CalibrationStore:
     # -- lock ----------------------------------------------------------------
     def lock(self) -> None:
         """Hold the calibration's lock, or refuse: another process writes it."""
-        self.files.ensure_dir(self.root)
+        try:
+            self.files.ensure_dir(self.root)
+            if not self.root.is_dir():
+                raise NotADirectoryError(f"{self.root} is a file")
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot keep a calibration in {self.root} ({exc}): give "
+                "store= a directory (new, or one a calibration wrote to).",
+                field="store",
+            ) from None
         fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
+            who = (
+                "this process (one in the background?)"
+                if holder == str(os.getpid())
+                else f"process {holder}"
+            )
             raise StoreError(
-                f"Another calibration (process {holder}) is writing {self.root}: "
+                f"Another calibration ({who}) is writing {self.root}: "
                 "wait for it to end, or give another store=."
             ) from None
         except OSError:  # a filesystem without locks: go on unlocked

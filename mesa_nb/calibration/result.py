@@ -60,18 +60,46 @@ class Calibration:
                 "An optimisation finds the best parameters, not a posterior: "
                 "read cal.best and cal.trials, or calibrate with method='abc'."
             )
-        populations = self._method.populations
-        if not populations:
-            raise ParameterError(
-                "The calibration ended before its first generation was complete "
-                f"({self.runs} runs): run it again on its store to go on, or give "
-                "a larger runs= budget."
-            )
-        last = populations[-1]
-        frame = pd.DataFrame(self.spec.priors.points(last.thetas), columns=self.names)
+        last = self._last()
+        points = self.spec.priors.points(last.thetas)
+        frame = pd.DataFrame(
+            {
+                # the values as the model took them: a choice column holds the
+                # choices themselves (None stays None, 1 stays an int)
+                name: pd.Series(
+                    [p[name] for p in points],
+                    dtype=object if kind == "choice" else None,
+                )
+                for name, kind in zip(self.names, self.spec.priors.kinds, strict=True)
+            },
+            columns=list(self.names),
+        )
         frame["weight"] = last.weights
         frame["distance"] = last.distances
         return frame
+
+    def _last(self) -> Any:
+        """The last complete generation (abc), or an error saying why none."""
+        populations = self._method.populations
+        if populations:
+            return populations[-1]
+        made = f"{self.runs} runs, {self.failed} failed"
+        if self.running:
+            raise ParameterError(
+                f"No generation is complete yet ({made} so far): the posterior "
+                "is the last complete generation; wait for the first."
+            )
+        if self.interrupted:
+            raise ParameterError(
+                "The calibration stopped before its first generation was "
+                f"complete ({made}): run it again (on its store= to keep the "
+                "runs made) to go on."
+            )
+        raise ParameterError(
+            f"The calibration ended ({self.stop_reason}) before its first "
+            f"generation was complete ({made}): with fewer failed runs, or a "
+            "larger runs= budget, it would have one."
+        )
 
     @property
     def history(self) -> pd.DataFrame:
@@ -94,10 +122,16 @@ class Calibration:
         """The best parameters: the best trial (optimize), or the particle of
         the last generation closest to the data (abc)."""
         if self.method == ABC:
-            posterior = self.posterior
-            row = posterior.loc[posterior["distance"].idxmin()]
-            return {n: _native(row[n]) for n in self.names}
-        theta, _value = self._method.best
+            last = self._last()
+            closest = int(np.argmin(last.distances))  # the first of equals
+            return self.spec.priors.points(last.thetas[closest : closest + 1])[0]
+        try:
+            theta, _value = self._method.best
+        except ValueError:
+            raise ParameterError(
+                f"No trial has finished with a distance yet ({self.runs} runs, "
+                f"{self.failed} failed): there is no best yet."
+            ) from None
         return self.spec.priors.points(np.asarray(theta, float).reshape(1, -1))[0]
 
     def summary(self, level: float = 0.9) -> pd.DataFrame:
@@ -108,17 +142,24 @@ class Calibration:
             return pd.DataFrame(
                 {"best": [best[n] for n in self.names]}, index=self.names
             )
-        posterior = self.posterior
-        weights = posterior["weight"].to_numpy(float)
+        last = self._last()
+        weights = np.asarray(last.weights, dtype=float)
+        points = self.spec.priors.points(last.thetas)
         rows = {}
         tail = (1 - level) / 2
-        for name in self.names:
-            values = posterior[name].to_numpy()
-            if not np.issubdtype(values.dtype, np.number):
-                shares = posterior.groupby(name)["weight"].sum()
-                rows[name] = {"mode": shares.idxmax(), "mode_weight": shares.max()}
+        kinds = self.spec.priors.kinds
+        for j, (name, kind) in enumerate(zip(self.names, kinds, strict=True)):
+            if kind == "choice":  # by the choice's index: 1 and True differ
+                codes = np.rint(last.thetas[:, j]).astype(int)
+                shares = np.bincount(codes, weights)
+                top = int(np.argmax(shares))
+                first = int(np.flatnonzero(codes == top)[0])
+                rows[name] = {
+                    "mode": points[first][name],
+                    "mode_weight": float(shares[top]),
+                }
                 continue
-            values = values.astype(float)
+            values = np.asarray(last.thetas[:, j], dtype=float)
             mean = float(np.sum(weights * values))
             sd = math.sqrt(float(np.sum(weights * (values - mean) ** 2)))
             rows[name] = {
@@ -182,16 +223,13 @@ class Calibration:
         """``n`` parameter sets drawn from the posterior by weight (abc), or
         the best parameters ``n`` times (optimize); fixed parameters included."""
         if self.method == ABC:
-            posterior = self.posterior
+            last = self._last()
             rng = np.random.default_rng(self.seed if seed is None else seed)
-            rows = rng.choice(len(posterior), size=n, p=posterior["weight"].to_numpy())
-            chosen = posterior.iloc[rows][list(self.names)].to_dict("records")
+            rows = rng.choice(len(last.weights), size=n, p=last.weights)
+            chosen = self.spec.priors.points(last.thetas[rows].reshape(n, -1))
         else:
             chosen = [self.best] * n
-        return [
-            {**self.spec.parameters, **{k: _native(v) for k, v in p.items()}}
-            for p in chosen
-        ]
+        return [{**self.spec.parameters, **p} for p in chosen]
 
     def sweep(
         self, samples: int = 100, *, seed: int | None = None, **options: Any
@@ -202,6 +240,23 @@ class Calibration:
         :func:`mesa_nb.sweep` takes them."""
         from ..api.session import sweep
 
+        if isinstance(self.spec.model, str):
+            name = self.spec.model.split(":")[-1]
+            raise ParameterError(
+                f"This calibration was loaded without its model class: load it "
+                f"with load_calibration(store, model_cls={name}) to run "
+                "follow-up sweeps."
+            )
+        scenario = self.spec.options.scenario
+        if scenario is not None:  # the calibration's runs were built with it
+            options.setdefault("scenario", scenario)
+        if isinstance(options.get("scenario"), str):
+            raise ParameterError(
+                f"The scenario class {options['scenario']} of this loaded "
+                "calibration cannot be imported: give it, cal.sweep(..., "
+                "scenario=TheScenario).",
+                field="scenario",
+            )
         if self.method != ABC:
             options.setdefault("iterations", samples)
             points = self.sample(1)
@@ -257,17 +312,13 @@ class CalibrationPlots:
         from .plots import posterior_figure
 
         cal = self.cal
-        numeric = [
-            n
-            for n, kind in zip(cal.names, cal.spec.priors.kinds, strict=True)
-            if kind != "choice"
-        ]
+        kinds = dict(zip(cal.names, cal.spec.priors.kinds, strict=True))
         bounds = dict(zip(cal.names, cal.spec.priors.bounds(), strict=True))
-        return posterior_figure(
+        return posterior_figure(  # a choice is drawn as bars of its categories
             cal.posterior,
-            numeric,
+            list(cal.names),
             truth=truth,
-            bounds={n: bounds[n] for n in numeric},
+            bounds={n: bounds[n] for n in cal.names if kinds[n] != "choice"},
             bins=bins,
         )
 
@@ -332,10 +383,6 @@ def _accepted_runs(
                 runs = [i + r * n for r in range(replicates)]
                 chosen.append((batch.told.key, runs, float(last.weights[len(chosen)])))
     return chosen
-
-
-def _native(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _load(path: str) -> Any:

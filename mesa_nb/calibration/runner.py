@@ -24,15 +24,15 @@ import pandas as pd
 
 from ..api.session import plan as plan_sweep
 from ..api.session import sweep
-from ..core.errors import StoreError, SweepFailedError
-from ..core.records import Progress, Status
+from ..core.errors import MesaNbError, StoreError, SweepFailedError
+from ..core.records import FAILED_STATUSES, Progress, Status
 from ..core.result import SweepResult
 from ..core.seeding import fresh_master_seed
 from .abc import ABCSMC, Proposal
-from .observed import Distance, Summaries
+from .observed import Distance, ObservedError, Summaries
 from .options import ABC
 from .record import CalibrationStore, Told, batch_key
-from .spec import CalibrationSpec
+from .spec import CalibrationSpec, check_steps
 
 
 @dataclass(frozen=True)
@@ -158,11 +158,13 @@ class Calibrator:
         self.distance = Distance(spec.observed, self.options.distance)
         #: The outcome so far (set when the loop starts; read by snapshots).
         self.outcome: Outcome | None = None
+        self._seed: int | None = None
 
     # -- before any run -----------------------------------------------------
     def check(self, seed: int) -> None:
         """Refuse what would fail, before any run: parameter names the model
-        does not take, option values, a store holding another calibration."""
+        does not take, option values, observed steps the runs do not reach."""
+        check_steps(self.spec.observed, self.options)
         rng = np.random.default_rng(seed)
         point = {
             **self.spec.parameters,
@@ -172,24 +174,29 @@ class Calibrator:
 
     def settle_seed(self) -> int:
         """The master seed: given, the store's, or fresh; a store holding
-        another calibration is refused here (the store is locked)."""
+        another calibration is refused here (the store is locked; a new
+        store's definition is written by :meth:`prepare`, after the checks)."""
         given = self.options.seed
         if self.store is None:
             return fresh_master_seed() if given is None else int(given)
+        if not self.store.exists() and self.store.root.is_dir():
+            self.store.check_free()  # before the lock file is made there
         self.store.lock()
         if not self.store.exists():
-            seed = fresh_master_seed() if given is None else int(given)
-            self.store.write_definition(self.spec.definition(seed))
-            return seed
+            return fresh_master_seed() if given is None else int(given)
         stored = self.store.definition()
         seed = int(stored["options"]["seed"]) if given is None else int(given)
         wanted = json.loads(
             json.dumps({"format": stored["format"], **self.spec.definition(seed)})
         )
-        if wanted != stored:
+        # The priors' order is the order of every batch's candidate columns.
+        order = list(wanted.get("priors", {})) == list(stored.get("priors", {}))
+        if wanted != stored or not order:
             differ = sorted(
                 k for k in set(wanted) | set(stored) if wanted.get(k) != stored.get(k)
             )
+            if not order and "priors" not in differ:
+                differ.append("priors (their order)")
             if "options" in differ:
                 old, new = stored.get("options", {}), wanted["options"]
                 differ += [
@@ -206,16 +213,34 @@ class Calibrator:
             )
         return seed
 
+    def prepare(self) -> int:
+        """Everything before the first run, in the caller's thread: lock the
+        store, settle the seed, check the model takes the parameters, then
+        write a new store's definition (a refused calibration leaves no
+        definition behind to refuse its corrected call). The seed; raises
+        what is wrong, with the store unlocked."""
+        if self._seed is not None:
+            return self._seed
+        seed = self.settle_seed()
+        try:
+            self.check(seed)
+            if self.store is not None and not self.store.exists():
+                self.store.write_definition(self.spec.definition(seed))
+        except BaseException:
+            if self.store is not None:
+                self.store.unlock()
+            raise
+        self._seed = seed
+        return seed
+
     # -- the loop -----------------------------------------------------------
     def run(self, replay_only: bool = False) -> Outcome:
         """Run the calibration to its end (or its interruption)."""
         if replay_only:
             seed = int(self.store.definition()["options"]["seed"])  # type: ignore[union-attr]
         else:
-            seed = self.settle_seed()
+            seed = self.prepare()
         try:
-            if not replay_only:
-                self.check(seed)
             return self._loop(seed, replay_only)
         finally:
             if self.store is not None:
@@ -234,10 +259,14 @@ class Calibrator:
                 if told.scales is not None and self.distance.scales is None:
                     self.distance.scales = np.asarray(told.scales, dtype=float)
                 batch = BatchRuns(told, store=str(self.store.sweep_store(key)))  # type: ignore[union-attr]
-            elif replay_only:
+            elif replay_only:  # the stored calibration stopped here
+                outcome.interrupted = True
                 break
             else:
-                batch = self._run_batch(seed, key, proposal, outcome)
+                try:
+                    batch = self._run_batch(seed, key, proposal, outcome)
+                except KeyboardInterrupt:  # Ctrl-C between two runs' records:
+                    batch = None  # what finished is stored; it resumes there
                 if batch is None:
                     outcome.interrupted = True
                     break
@@ -311,34 +340,89 @@ class Calibrator:
             check_reproducible=first,
             **options,
         )
-        if result.interrupted:
+        if result.interrupted:  # its finished runs were made (and are stored)
+            status = result.runs["status"]
+            outcome.runs += int(status.isin([Status.OK, *FAILED_STATUSES]).sum())
+            outcome.failed += int(status.isin(FAILED_STATUSES).sum())
             return None
-        n, replicates = len(points), self.options.replicates_per_point
+        try:
+            told = self._judge(key, proposal, result, first)
+        except MesaNbError as exc:
+            if first:  # refused: free the store for the corrected call
+                exc.args = (f"{exc}{self._set_aside(key)}",)
+            raise
+        if self.store is not None:
+            self.store.write_told(told)
+        return BatchRuns(told, result, store)
+
+    def _judge(
+        self, key: str, proposal: Proposal, result: SweepResult, first: bool
+    ) -> Told:
+        """The batch's distances from its runs' summaries; the first batch is
+        refused when nothing in it can be compared with the data."""
+        n, replicates = len(proposal.thetas), self.options.replicates_per_point
         run_ids = list(range(n * replicates))
         summaries = self.summaries.of_runs(
             result.model, run_ids, result.model_reporters
         )
         ok = result.runs.set_index("RunId")["status"].reindex(run_ids) == Status.OK
-        summaries[~ok.to_numpy()] = np.nan
+        ok = ok.to_numpy()
+        summaries[~ok] = np.nan
         if first and not ok.any():
             raise _all_failed(result)
         scales = None
         if self.options.distance is None and self.distance.scales is None:
             self.distance.fit(summaries)
             scales = self.distance.scales.tolist()  # type: ignore[union-attr]
-        per_run = self.distance(summaries).reshape(replicates, n)
-        distances = per_run.mean(axis=0)  # NaN where any replicate failed
-        told = Told(
+        per_run = self.distance(summaries)
+        if first and np.isnan(per_run).all():
+            raise self._nothing_to_compare(summaries, ok)
+        return Told(
             key,
             proposal.thetas,
-            distances,
+            per_run.reshape(replicates, n).mean(axis=0),  # NaN: a run failed
             runs=n * replicates,
-            failed=int((~ok).sum()),
+            # failed: raised, timed out, or no number to compare (None, NaN)
+            failed=int(np.isnan(per_run).sum()),
             scales=scales,
         )
-        if self.store is not None:
-            self.store.write_told(told)
-        return BatchRuns(told, result, store)
+
+    def _set_aside(self, key: str) -> str:
+        """A refused first batch: the store is freed for the corrected call
+        (its runs moved to ``refused/``, its definition removed); where the
+        runs went, as words for the error."""
+        if self.store is None:
+            return ""
+        moved = self.store.set_aside(key)
+        return "" if moved is None else f" (The refused runs are kept in {moved}.)"
+
+    def _nothing_to_compare(
+        self, summaries: np.ndarray, ok: np.ndarray
+    ) -> ObservedError:
+        """No run of the first batch has a distance, though some finished:
+        every later batch would be the same (a calibration would run on)."""
+        finished = summaries[ok]
+        names = self.spec.observed.coordinates
+        never = [c for j, c in enumerate(names) if np.isnan(finished[:, j]).all()]
+        if not never and self.options.distance is not None:
+            return ObservedError(
+                f"distance() returned no number for any of the {len(finished)} "
+                "runs of the first batch that finished: it must return a float "
+                "(0 or more) for each run."
+            )
+        source = "summaries() gave" if self.options.summaries else "the runs reported"
+        if never:
+            what = f"{', '.join(map(repr, never[:5]))} in any"
+        else:
+            lacking = [c for j, c in enumerate(names) if np.isnan(finished[:, j]).any()]
+            what = f"one of {', '.join(map(repr, lacking[:5]))} in each"
+        return ObservedError(
+            f"No run of the first batch can be compared with the data: {source} "
+            f"no number (None, NaN or not a number) for {what} of the "
+            f"{len(finished)} runs that finished. Make the model report a number "
+            "there (for a series: at each observed step), or leave it out of "
+            "observed."
+        )
 
     def _forget_old(self, outcome: Outcome) -> None:
         """Keep the sweeps of the last generation only (abc; what the

@@ -15,11 +15,11 @@ from typing import Any
 
 import pandas as pd
 
-from ..core.errors import ParameterError
+from ..core.errors import ParameterError, SweepOptionError
 from ..core.options import SPEC
 from ..core.spec import from_plain, model_reference, to_plain
-from .observed import Observed
-from .options import CalibrationOptions, calibration_option
+from .observed import Observed, ObservedError
+from .options import ABC, OPTIMIZE, CalibrationOptions, calibration_option
 from .priors import Priors
 from .record import FORMAT as CALIBRATION_FORMAT
 
@@ -52,13 +52,11 @@ class CalibrationSpec:
                 f"{', '.join(both)} has a prior and a fixed value: give it in "
                 "one of priors (calibrated) or parameters (held fixed)."
             )
-        return cls(
-            model,
-            priors,
-            Observed.of(observed),
-            fixed,
-            CalibrationOptions.of(**options),
-        )
+        observed = Observed.of(observed)
+        checked = CalibrationOptions.of(**options)
+        _check_names(priors.names, fixed, checked.method)
+        _check_budget(checked)
+        return cls(model, priors, observed, fixed, checked)
 
     @property
     def model_name(self) -> str:
@@ -143,4 +141,69 @@ class CalibrationSpec:
         return self.to_dict(stages=(SPEC, "run"))
 
 
-__all__ = ["CALIBRATION_FORMAT", "CalibrationSpec"]
+#: Columns a calibration's results add next to the parameters: the posterior
+#: (abc), the trials (optimize) and the predictive runs (both).
+RESULT_COLUMNS = {
+    ABC: ("weight", "distance"),
+    OPTIMIZE: ("trial", "batch", "value", "state"),
+}
+PREDICTIVE_COLUMNS = ("particle", "batch", "batch_run", "weight")
+
+
+def _check_names(names: tuple[str, ...], fixed: Mapping[str, Any], method: str) -> None:
+    """A parameter named as a column of the results would be overwritten there."""
+    for name, taken in (
+        *((n, (*RESULT_COLUMNS[method], *PREDICTIVE_COLUMNS)) for n in names),
+        *((n, PREDICTIVE_COLUMNS) for n in fixed),
+    ):
+        if name in taken:
+            raise ParameterError(
+                f"Parameter {name!r} has the name of a column a calibration's "
+                f"results add ({', '.join(dict.fromkeys(taken))}), which would "
+                "overwrite its values there: rename the model's parameter.",
+                field=name,
+            )
+
+
+def _check_budget(options: CalibrationOptions) -> None:
+    """A ``runs`` budget too small for one generation (abc) or one trial
+    (optimize) would make runs and end with nothing."""
+    if options.runs is None:
+        return
+    per = options.replicates_per_point
+    if options.method == ABC:
+        least = options.population * per
+        what = (
+            f"the first generation: population={options.population} particles"
+            + (f" x replicates={per}" if per > 1 else "")
+            + f" = {least} runs (more if some fail)"
+        )
+        fix = "a smaller population="
+    else:
+        least = per
+        what = f"one trial of replicates={per} runs"
+        fix = "fewer replicates="
+    if options.runs < least:
+        raise SweepOptionError(
+            f"runs={options.runs} is too small a budget for {what}: give "
+            f"runs={least} or more, or {fix}.",
+            field="runs",
+        )
+
+
+def check_steps(observed: Observed, options: CalibrationOptions) -> None:
+    """Observed steps after ``max_steps`` would be compared with the runs' last
+    values (a run has no values after max_steps)."""
+    if observed.steps is None or options.until is not None or options.summaries:
+        return
+    later = [s for s in observed.steps if s > options.max_steps]
+    if later:
+        shown = ", ".join(map(str, later[:5])) + (", ..." if len(later) > 5 else "")
+        raise ObservedError(
+            f"The observed series has steps after max_steps={options.max_steps} "
+            f"({shown}), where the runs have no values: give max_steps="
+            f"{max(later)} or more, or leave those steps out of observed."
+        )
+
+
+__all__ = ["CALIBRATION_FORMAT", "CalibrationSpec", "check_steps"]

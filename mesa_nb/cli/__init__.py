@@ -6,6 +6,7 @@
     mesa-nb dry-run EXP.toml                      the planned runs, nothing run
     mesa-nb status STORE                          done / failed / pending / total,
                                                   and where the runs came from
+                                                  (a calibration: its result so far)
     mesa-nb export STORE --to DIR [--format csv|parquet] [--overwrite]
     mesa-nb compact STORE                         merge small parts
 
@@ -14,12 +15,20 @@ printed), 130 stopped by Ctrl-C and 143 stopped by SIGTERM (finished runs
 kept in the store either way), 2 bad input, 3 the store could not keep every
 finished run (the message says why). Every command says what is wrong with
 its input in one line and exits 2.
+
+An experiment file with a ``[calibrate]`` table is a calibration
+(:mod:`mesa_nb.calibration.experiment`): ``run`` runs it (or resumes it from
+its store) and prints its result, exit 0 once it has ended (failed runs are
+rejected particles, counted in the text) and 130 / 143 when stopped (finished
+batches are kept: run it again to resume).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import functools
 import json
 import re
 import signal
@@ -33,6 +42,16 @@ from ..api import compact, load_store, session
 from ..api.experiment import ExperimentError, load_experiment
 from ..api.progress import TqdmProgress
 from ..api.reports import dry_run, outcome_report, precision_note
+from ..calibration.api import CalibrationBar, load_calibration
+from ..calibration.api import run as run_calibration
+from ..calibration.experiment import (
+    describe,
+    is_calibration,
+    load_calibration_experiment,
+    read_settings,
+)
+from ..calibration.options import BY_CALIBRATION_NAME
+from ..calibration.record import DEFINITION
 from ..core.errors import MesaNbError
 from ..core.options import FILE, offered
 
@@ -54,14 +73,16 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mesa-nb",
-        description="Run Mesa parameter sweeps from experiment files, headless.",
+        description="Run Mesa parameter sweeps and calibrations from experiment "
+        "files, headless.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",
         help="run an experiment file (resumes when its store has runs)",
-        description="Run the sweep of an experiment file into its store; run it "
-        "again to resume. Exit 0: all ok; 1: some runs failed; 2: bad input; "
+        description="Run the sweep of an experiment file into its store (or its "
+        "calibration, with a [calibrate] table); run it again to resume. Exit 0: "
+        "all ok (a calibration: it ended); 1: some runs failed; 2: bad input; "
         "130 / 143: stopped by Ctrl-C / SIGTERM (finished runs are kept).",
     )
     run.add_argument("experiment", help="the experiment file (TOML)")
@@ -114,6 +135,8 @@ def _switches(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if is_calibration(read_settings(args.experiment, args.set)):
+        return _run_calibration(args)
     experiment = load_experiment(args.experiment, args.set)
     prepared = session.prepare(experiment.spec)
     print(f"store: {experiment.spec.options.store}", file=sys.stderr)
@@ -137,7 +160,45 @@ def _run(args: argparse.Namespace) -> int:
 STORE_FAILED = 3
 
 
+def _calibration_switches(args: argparse.Namespace) -> dict[str, Any]:
+    """The file's switches given on the command line, as calibration options
+    (a switch a calibration does not take is refused)."""
+    switches = _switches(args)
+    for name in switches:
+        if name not in BY_CALIBRATION_NAME:
+            flag = next(o.flag for o in offered(FILE) if o.name == name)
+            raise CommandError(
+                f"{flag} is a sweep's switch, not a calibration's: leave it out."
+            )
+    return switches
+
+
+def _run_calibration(args: argparse.Namespace) -> int:
+    """Run (or resume) the calibration of an experiment file; print its text."""
+    experiment = load_calibration_experiment(args.experiment, args.set)
+    spec = experiment.spec
+    options = spec.options.replace(quiet=args.quiet, **_calibration_switches(args))
+    spec = type(spec)(spec.model, spec.priors, spec.observed, spec.parameters, options)
+    print(f"store: {options.store}", file=sys.stderr)
+    from tqdm import tqdm  # a text bar, on stderr
+
+    bar = CalibrationBar(tqdm_cls=functools.partial(tqdm, file=sys.stderr))
+    try:
+        cal = run_calibration(spec, bar=bar)
+    except KeyboardInterrupt:  # between two batches: what the store holds
+        bar.close()
+        with contextlib.suppress(MesaNbError, OSError):
+            print(load_calibration(options.store).text())
+        raise
+    print(cal.text())
+    return STOPPED if cal.interrupted else 0
+
+
 def _dry_run(args: argparse.Namespace) -> int:
+    if is_calibration(read_settings(args.experiment, args.set)):
+        experiment = load_calibration_experiment(args.experiment, args.set)
+        print(describe(experiment.spec))
+        return 0
     experiment = load_experiment(args.experiment, args.set)
     text, points = dry_run(session.prepare(experiment.spec).plan, shown=10)
     print(f"{text}\nstore: {experiment.spec.options.store or '(none: nothing kept)'}")
@@ -146,6 +207,9 @@ def _dry_run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    if (Path(args.store) / DEFINITION).is_file():
+        print(f"{args.store}: {load_calibration(args.store).text()}")
+        return 0
     result = load_store(args.store)
     statuses = result.runs["status"].value_counts().to_dict()
     done = statuses.get("ok", 0)

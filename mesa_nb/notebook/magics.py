@@ -8,10 +8,7 @@ IPython setting.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import difflib
-import shlex
 import sys
 from typing import Any
 
@@ -23,7 +20,7 @@ from IPython.core.magic import (
     magics_class,
     no_var_expand,
 )
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import argument
 from IPython.display import display
 from traitlets import TraitError, TraitType, observe
 from traitlets.config import Configurable
@@ -40,6 +37,7 @@ from ..core.errors import MesaNbError
 from ..core.options import CELL, CONFIG, KINDS, Option, SweepOptions, offered
 from ..core.plan import model_parameter_names
 from .cellparams import parse_parameter_cell
+from .flags import option_flags, parse_line
 from .model_help import model_help, options_help
 from .names import executor_by_name, resolve_model, resolve_name
 
@@ -71,23 +69,11 @@ BatchRunSettings = type(
 )
 
 
-def _option_type(opt: Option) -> Any:
-    """The argparse ``type`` of a flag: the option's own reader."""
-
-    def read(text: str) -> Any:
-        try:
-            return opt.from_text(text)
-        except MesaNbError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    read.__name__ = opt.name
-    return read
-
-
-def with_option_flags(function: Any) -> Any:
-    """Declare the magic's arguments: MODEL, every option offered to cells
-    (from the declaration), and ``--save`` / ``--dry-run``."""
-    extra = [
+#: ``%%batchrun``'s arguments: MODEL, the options offered to cells, then
+#: ``--save`` and ``--dry-run``.
+with_option_flags = option_flags(
+    offered(CELL),
+    (
         argument(
             "--save",
             metavar="FILE",
@@ -100,35 +86,8 @@ def with_option_flags(function: Any) -> Any:
             action="store_true",
             help="Show the planned runs and parameter table; run nothing.",
         ),
-    ]
-    for decorate in reversed(extra):
-        function = decorate(function)
-    for opt in reversed(offered(CELL)):
-        names = [n for n in (opt.short, opt.flag) if n]
-        if opt.kind == "flag":
-            decorate = argument(
-                *names,
-                dest=opt.name,
-                action="store_const",
-                const=not opt.inverted,
-                default=argparse.SUPPRESS,
-                help=opt.help.replace("%", "%%"),  # argparse formats help
-            )
-        else:
-            decorate = argument(
-                *names,
-                dest=opt.name,
-                type=_option_type(opt),
-                default=argparse.SUPPRESS,
-                help=opt.help.replace("%", "%%"),  # argparse formats help
-            )
-        function = decorate(function)
-    function = argument(
-        "model",
-        help="The Mesa model class: a name from the notebook or an importable "
-        "path such as mesa_nb.examples.BoltzmannWealth.",
-    )(function)
-    return magic_arguments()(function)
+    ),
+)
 
 
 @magics_class
@@ -153,36 +112,8 @@ class BatchRun(Magics, BatchRunSettings):
                 start_workers(processes)
 
     def _parse(self, line: str) -> Any:
-        """The options of ``line``, split as a shell splits them (so quoted
-        paths with spaces work), or a UsageError naming what is wrong."""
-        try:
-            argv = shlex.split(line)
-        except ValueError as exc:
-            raise UsageError(f"Cannot read the options ({exc}): {line!r}.") from None
-        try:
-            return self.batchrun.parser.parse_args(argv)
-        except UsageError as exc:
-            raise UsageError(self._suggest(str(exc))) from None
-        except SystemExit:  # pragma: no cover - argparse's own exit
-            raise UsageError(f"Bad options: {line!r}. See %%batchrun?") from None
-
-    def _suggest(self, message: str) -> str:
-        """An argparse complaint, with the options closest to a mistyped one."""
-        if "unrecognized arguments:" not in message:
-            return message
-        known = [
-            option
-            for action in self.batchrun.parser._actions
-            for option in action.option_strings
-            if option.startswith("--")
-        ]
-        typed = message.split("unrecognized arguments:")[1].split()
-        hints = []
-        for word in typed:
-            close = difflib.get_close_matches(word.split("=")[0], known, n=1)
-            if close:
-                hints.append(f"{word}: did you mean {close[0]}?")
-        return message + (" " + " ".join(hints) if hints else "") + " See %batchrun?"
+        """The options of ``line``, or a UsageError naming what is wrong."""
+        return parse_line(self.batchrun.parser, line, "batchrun")
 
     def options(self, args: Any) -> SweepOptions:
         """The sweep's options: the cell's flags over the ``%config`` defaults,
@@ -344,14 +275,16 @@ class BatchRun(Magics, BatchRunSettings):
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register the magics (``%load_ext mesa_nb``), live plots, and the range
-    helpers of ``--design`` cells (``between``, ``integers``, ``one_of``)."""
-    from . import live  # noqa: F401  (registers result.live)
+    """Register the magics (``%load_ext mesa_nb``: ``%%batchrun`` and
+    ``%%calibrate``), live plots, and the range helpers of ``--design`` and
+    calibration cells (``between``, ``integers``, ``one_of``)."""
+    from . import calibrate_magic, live  # noqa: F401  (live registers result.live)
 
     for helper in (between, integers, one_of):
         ipython.user_ns.setdefault(helper.__name__, helper)
     ipython.set_custom_exc((MesaNbError,), _show_error)
     ipython.register_magics(BatchRun)
+    calibrate_magic.register(ipython)
 
 
 def _show_error(
@@ -368,6 +301,9 @@ def unload_ipython_extension(ipython: Any) -> None:
     ipython.magics_manager.magics["cell"].pop("batchrun", None)
     ipython.magics_manager.magics["line"].pop("batchrun", None)
     ipython.magics_manager.magics["line"].pop("batchrun_form", None)
+    from . import calibrate_magic
+
+    calibrate_magic.unregister(ipython)
     ipython.set_custom_exc((), None)
     ipython.configurables[:] = [
         c for c in ipython.configurables if not isinstance(c, BatchRun)
