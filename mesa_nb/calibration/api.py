@@ -35,9 +35,8 @@ class CalibrationBar:
 
     def __call__(self, event: CalibrationProgress) -> None:
         self.start(event.budget)
-        self.bar.n = event.runs
         self.bar.set_postfix_str(event.text(), refresh=False)
-        self.bar.refresh()
+        self.bar.update(event.runs - self.bar.n)  # redrawn at most every mininterval
         if event.finished:
             self.close()
 

@@ -59,7 +59,12 @@ class CalibrationProgress:
 
     def text(self) -> str:
         """One line for a bar: where the calibration stands."""
-        if self.method == ABC:
+        if self.finished:
+            done = "generations" if self.method == ABC else "batches"
+            line = f"done: {self.step} {done}"
+            if self.best is not None:
+                line += f", best distance {self.best:.4g}"
+        elif self.method == ABC:
             eps = (
                 "∞"
                 if self.tolerance is None or math.isinf(self.tolerance)
