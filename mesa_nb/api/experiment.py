@@ -45,6 +45,7 @@ import math
 import os
 import sys
 import tomllib
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -157,9 +158,18 @@ def default_store(path: Path) -> Path:
 
 
 def _options(flat: dict[str, Any], folder: Path, file: str) -> SweepOptions:
+    return SweepOptions.of(**option_values(flat, OPTION_KEYS, folder, file))
+
+
+def option_values(
+    flat: Mapping[str, Any], keys: Mapping[str, Any], folder: Path, file: str
+) -> dict[str, Any]:
+    """``{option name: checked value}`` of a file's keys that are options
+    (``keys``: file key -> :class:`Option`); a store path is taken relative
+    to the file's folder and a scenario reference is imported."""
     values = {}
     for key, value in flat.items():
-        opt = OPTION_KEYS.get(key)
+        opt = keys.get(key)
         if opt is None:
             continue
         try:
@@ -170,7 +180,7 @@ def _options(flat: dict[str, Any], folder: Path, file: str) -> SweepOptions:
         values["store"] = folder / Path(values["store"]).expanduser()
     if isinstance(values.get("scenario"), str):
         values["scenario"] = import_model(values["scenario"], folder, file, "scenario")
-    return SweepOptions.of(**values)
+    return values
 
 
 def read_spec(settings: dict[str, Any], folder: Path, file: str) -> SweepSpec:
@@ -419,6 +429,7 @@ __all__ = [
     "ExperimentError",
     "import_model",
     "load_experiment",
+    "option_values",
     "read_spec",
     "save_experiment",
     "save_result_experiment",

@@ -51,6 +51,7 @@ from ..api.experiment import (
     default_store,
     import_model,
     importable_name,
+    option_values,
 )
 from ..core.errors import MesaNbError
 from ..core.options import FILE, SPEC
@@ -138,20 +139,7 @@ def _check_key(key: str, file: str) -> None:
 
 
 def _options(flat: Mapping[str, Any], folder: Path, file: str) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for key, value in flat.items():
-        opt = OPTION_KEYS.get(key)
-        if opt is None:
-            continue
-        try:
-            values[opt.name] = opt.check(value)
-        except MesaNbError as exc:
-            raise ExperimentError(f"{_where(file, key)} = {value!r}: {exc}") from None
-    if values.get("store") is not None:
-        values["store"] = folder / Path(values["store"]).expanduser()
-    if isinstance(values.get("scenario"), str):
-        values["scenario"] = import_model(values["scenario"], folder, file, "scenario")
-    return values
+    return option_values(flat, OPTION_KEYS, folder, file)
 
 
 def prior_record(name: str, written: Any, file: str = "experiment") -> dict[str, Any]:

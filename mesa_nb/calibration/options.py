@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 from ..core.errors import SweepOptionError
 from ..core.options import (
@@ -30,6 +29,7 @@ from ..core.options import (
     SHOW,
     SPEC,
     Option,
+    SweepOptions,
 )
 
 ABC, OPTIMIZE = "abc", "optimize"
@@ -221,29 +221,11 @@ def calibration_option(name: str) -> Option:
         ) from None
 
 
-@dataclass(frozen=True)
-class CalibrationOptions:
+class CalibrationOptions(SweepOptions):
     """Every calibration option, checked (build with :meth:`of`)."""
 
-    values: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, **given: Any) -> CalibrationOptions:
-        values = {o.name: o.default for o in CALIBRATION_OPTIONS}
-        for name, value in given.items():
-            values[name] = calibration_option(name).check(value)
-        return cls(MappingProxyType(values))
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "values":
-            raise AttributeError(name)
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def replace(self, **changes: Any) -> CalibrationOptions:
-        return CalibrationOptions.of(**{**self.values, **changes})
+    declaration: ClassVar[tuple[Option, ...]] = CALIBRATION_OPTIONS
+    find: ClassVar[Callable[[str], Option]] = staticmethod(calibration_option)
 
     @property
     def replicates_per_point(self) -> int:
@@ -269,12 +251,8 @@ class CalibrationOptions:
 
     def given(self, stages: Iterable[str] = (SPEC, RUN, SHOW)) -> dict[str, Any]:
         """Options of ``stages`` that differ from their defaults."""
-        wanted = set(stages)
-        return {
-            o.name: self.values[o.name]
-            for o in CALIBRATION_OPTIONS
-            if o.stage in wanted and self.values[o.name] != o.default
-        }
+        wanted = {o.name for o in CALIBRATION_OPTIONS if o.stage in set(stages)}
+        return {k: v for k, v in super().given().items() if k in wanted}
 
 
 __all__ = [

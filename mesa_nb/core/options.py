@@ -21,10 +21,10 @@ import difflib
 import inspect
 import keyword
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -693,17 +693,22 @@ class SweepOptions:
     """The options of one sweep: every option of :data:`OPTIONS`, checked.
 
     Build it with :meth:`of` (unknown names are refused with the closest
-    one); :meth:`stage` gives the options one stage takes.
+    one); :meth:`stage` gives the options one stage takes. A subclass with
+    another ``declaration`` and ``find`` holds another declaration's options
+    (a calibration's).
     """
 
     values: Mapping[str, Any] = field(default_factory=dict)
+    #: The options held, and how one is found by name (with a hint if not).
+    declaration: ClassVar[tuple[Option, ...]] = OPTIONS
+    find: ClassVar[Callable[[str], Option]] = staticmethod(option)
 
     @classmethod
-    def of(cls, **given: Any) -> SweepOptions:
+    def of(cls, **given: Any) -> Self:
         """The declared defaults with ``given`` (checked) on top."""
-        values = {o.name: o.default for o in OPTIONS}
+        values = {o.name: o.default for o in cls.declaration}
         for name, value in given.items():
-            values[name] = option(name).check(value)
+            values[name] = cls.find(name).check(value)
         return cls(MappingProxyType(values))
 
     def __getattr__(self, name: str) -> Any:
@@ -714,19 +719,21 @@ class SweepOptions:
         except KeyError:
             raise AttributeError(name) from None
 
-    def replace(self, **changes: Any) -> SweepOptions:
+    def replace(self, **changes: Any) -> Self:
         """These options with ``changes`` (checked)."""
-        return SweepOptions.of(**{**self.values, **changes})
+        return self.of(**{**self.values, **changes})
 
     def stage(self, stage: str) -> dict[str, Any]:
         """``{name: value}`` of the options of ``stage``."""
-        return {o.name: self.values[o.name] for o in OPTIONS if o.stage == stage}
+        return {
+            o.name: self.values[o.name] for o in self.declaration if o.stage == stage
+        }
 
     def given(self) -> dict[str, Any]:
         """The options that differ from their defaults."""
         return {
             o.name: self.values[o.name]
-            for o in OPTIONS
+            for o in self.declaration
             if not _same(self.values[o.name], o.default)
         }
 
