@@ -10,6 +10,7 @@ from typing import Any
 
 from ..core import mesa_adapter
 from ..core.errors import SweepFailedError, SweepOptionError
+from ..core.gc_tuning import tuned_gc
 from ..core.options import SweepOptions
 from ..core.result import SweepResult
 from .mesa_rows import mesa_rows
@@ -106,7 +107,8 @@ def batch_run(
     seed_key = the_plan.settings.seed_kwarg
     if not mesa_adapter.BATCH_RUN_TAKES_RNG and not asked:
         seed_key = None  # Mesa 3.3 shows no seed it was not given
-    rows = MesaRows(mesa_rows(result, seed_key=seed_key, seeds_shown=asked))
+    with tuned_gc():  # a million small dicts, as Mesa's own rows
+        rows = MesaRows(mesa_rows(result, seed_key=seed_key, seeds_shown=asked))
     rows.result = result
     if result.interrupted:
         interrupted = outcome_notes(result, "the returned rows")["interrupted"]

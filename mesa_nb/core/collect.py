@@ -80,8 +80,10 @@ def _advance(model: Any, until: float | None) -> Any:
         if mesa_adapter.RUN_UNTIL_ENDS_RUN:  # Mesa 4: a run_until ends the run
             return lambda: _unit_by_step(model, until)
         return lambda: model.run_until(min(until, math.floor(model.time) + 1))
+    if mesa_adapter.HAS_MODEL_TIME:
+        return model.step
     simulator = mesa_adapter.simulator_of(model)
-    if simulator is not None and not mesa_adapter.HAS_MODEL_TIME:
+    if simulator is not None:
         return lambda: simulator.run_for(1)  # Mesa 3.3: events live there
     return model.step
 
@@ -142,7 +144,7 @@ def drive(
         if collector is None:  # a collector made in a step, not in __init__
             collector = getattr(model, "datacollector", None)
             empty = first and require_data and collector is None
-            if empty and not mesa_adapter.data_recorders(model):
+            if empty and not mesa_adapter.has_data_recorder(model):
                 raise CollectsNothing
         first = False
         count = model_record_count(collector)

@@ -25,6 +25,7 @@ from collections import deque
 
 from .backend import Backend
 from .gather import Gatherer
+from .gc_tuning import tuned_gc
 from .heartbeat import BEAT_SECONDS, FolderBeat
 from .interrupts import deferred
 from .plan import SweepPlan
@@ -70,40 +71,42 @@ def run_inline(
     """Run ``runs`` in this process; True if the sweep was interrupted.
 
     Progress is reported run by run; each batch is put away whole (see
-    :meth:`Gatherer.add_batch`), also when an interrupt ends it.
+    :meth:`Gatherer.add_batch`), also when an interrupt ends it. The garbage
+    collector is tuned for models meanwhile (:func:`~.gc_tuning.tuned_gc`).
     """
-    sizer = BatchSizer(workers=1)
-    position = 0
-    outcome = None
-    try:
-        while position < len(runs):
-            size = sizer.size(len(runs) - position) if sizer.count else 1
-            batch = runs[position : position + size]
-            position += size
-            if cancel is not None and cancel.is_set():
-                return True
-            outcome = run_batch(
-                plan.settings,
-                batch,
-                on_run=gatherer.preview,
-                stop=cancel,
-                on_start=gatherer.starting,
-                beat=gatherer.heard,
-                writer=writer,
-                check=gatherer.check_wanted,
-            )
-            gatherer.add_batch(outcome)
-            gatherer.done_running()
-            sizer.observe(outcome.records)
-            if outcome.interrupted or gatherer.refusal is not None:
-                return True
-    except KeyboardInterrupt:
-        with deferred(swallow=True):
-            if outcome is not None:
-                gatherer.add_batch(outcome)  # once only, if it was not in yet
-            gatherer.done_running()
-        return True
-    return False
+    with tuned_gc():
+        sizer = BatchSizer(workers=1)
+        position = 0
+        outcome = None
+        try:
+            while position < len(runs):
+                size = sizer.size(len(runs) - position) if sizer.count else 1
+                batch = runs[position : position + size]
+                position += size
+                if cancel is not None and cancel.is_set():
+                    return True
+                outcome = run_batch(
+                    plan.settings,
+                    batch,
+                    on_run=gatherer.preview,
+                    stop=cancel,
+                    on_start=gatherer.starting,
+                    beat=gatherer.heard,
+                    writer=writer,
+                    check=gatherer.check_wanted,
+                )
+                gatherer.add_batch(outcome)
+                gatherer.done_running()
+                sizer.observe(outcome.records)
+                if outcome.interrupted or gatherer.refusal is not None:
+                    return True
+        except KeyboardInterrupt:
+            with deferred(swallow=True):
+                if outcome is not None:
+                    gatherer.add_batch(outcome)  # once only, if it was not in yet
+                gatherer.done_running()
+            return True
+        return False
 
 
 def _exit_codes(exc: BaseException) -> str | None:

@@ -9,10 +9,12 @@ the Mesa versions we know, with the public API as the fallback.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import inspect
 import multiprocessing
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -249,6 +251,9 @@ def scenario_generator(scenario: Any) -> tuple[Any, Any] | None:
 def data_recorders(model: Any) -> dict[str, Any]:
     """The model's DataRecorders by attribute name (public attributes only).
 
+    It reads ``vars(model)``: for a model that has run; see
+    :func:`has_data_recorder` for one that is still to run.
+
     A recorder the model does not keep in an attribute is garbage-collected by
     Mesa and records nothing, so the attributes are where they all are.
     """
@@ -261,14 +266,39 @@ def data_recorders(model: Any) -> dict[str, Any]:
     }
 
 
+def attribute_values(obj: Any) -> Iterator[Any]:
+    """The objects ``obj`` refers to, its attribute values among them, found
+    without asking for ``obj.__dict__``.
+
+    CPython 3.11+ keeps an instance's attributes in a compact array until its
+    ``__dict__`` is asked for; after that every attribute read in the model's
+    own code is slower (8-10% of a run of the bundled models). A run's model
+    is looked at this way until it ends; ``gc.get_referents`` reads the array
+    as it is.
+    """
+    for value in gc.get_referents(obj):
+        if type(value) is dict:  # a __dict__ made already, or a dict attribute
+            yield from value.values()
+        else:
+            yield value
+
+
 def simulator_of(model: Any) -> Any:
     """The discrete-event simulator a model keeps in an attribute, if any."""
     if Simulator is None:
         return None
-    for value in vars(model).values():
+    for value in attribute_values(model):
         if isinstance(value, Simulator):
             return value
     return None
+
+
+def has_data_recorder(model: Any) -> bool:
+    """Whether the model keeps a DataRecorder (read as :func:`attribute_values`:
+    for a model that is still to run)."""
+    if BaseDataRecorder is None:
+        return False
+    return any(isinstance(v, BaseDataRecorder) for v in attribute_values(model))
 
 
 def is_simulator_class(obj: Any) -> bool:

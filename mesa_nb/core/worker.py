@@ -32,6 +32,7 @@ from .collect import (
 )
 from .columns import ChunkBuilder, escaped
 from .errors import ModelClassError
+from .gc_tuning import tuned_gc
 from .heartbeat import Pulse, Running
 from .parameters import Sampler
 from .plan import RunSettings, model_kwargs
@@ -436,12 +437,14 @@ class BatchTask:
 
 
 def run_batch_task(task: BatchTask) -> BatchOutcome:
-    """Run a task's batch in a worker (see :func:`run_batch`)."""
-    return run_batch(
-        task.settings,
-        task.specs,
-        stop=task.stop,
-        beat=task.beat,
-        writer=task.writer,
-        check=task.check,
-    )
+    """Run a task's batch in a worker (see :func:`run_batch`), with the
+    garbage collector tuned for models (:func:`~.gc_tuning.tuned_gc`)."""
+    with tuned_gc():
+        return run_batch(
+            task.settings,
+            task.specs,
+            stop=task.stop,
+            beat=task.beat,
+            writer=task.writer,
+            check=task.check,
+        )
