@@ -19,24 +19,26 @@ SEED0 = 1000
 class Variant:
     """One way of running a sweep: a tool and a number of processes."""
 
-    tool: str  # "plain", "mesa", "nb", "nb-br", "nb-warm", "nb-loaded",
-    # "first-run" or "in-one"
+    tool: str  # a key of TOOLS
     processes: int
 
     @property
     def label(self) -> str:
         """Human-readable name, e.g. ``mesa_nb x2``."""
-        names = {
-            "plain": "plain loop",
-            "mesa": "mesa.batch_run",
-            "nb": "mesa_nb.sweep",
-            "nb-br": "mesa_nb.batch_run",
-            "in-one": "mesa_nb.batch_run / mesa.batch_run in one process,",
-            "nb-warm": "mesa_nb.sweep, warm workers,",
-            "nb-loaded": "mesa_nb.sweep, workers started at load,",
-            "first-run": "mesa_nb.sweep (2nd sweep)",
-        }
-        return f"{names[self.tool]} x{self.processes}"
+        return f"{TOOLS[self.tool]} x{self.processes}"
+
+
+#: Every tool a sweep can be run with, and how the report names it.
+TOOLS = {
+    "plain": "plain loop",
+    "mesa": "mesa.batch_run",
+    "nb": "mesa_nb.sweep",
+    "nb-br": "mesa_nb.batch_run",
+    "in-one": "mesa_nb.batch_run / mesa.batch_run in one process,",
+    "nb-warm": "mesa_nb.sweep, warm workers,",
+    "nb-loaded": "mesa_nb.sweep, workers started at load,",
+    "first-run": "mesa_nb.sweep (2nd sweep)",
+}
 
 
 PLAIN = Variant("plain", 1)

@@ -5,6 +5,8 @@ From the repository root::
     python -m benchmarks.run                 # full run, writes docs/performance.md
     python -m benchmarks.run --quick         # smoke run (< 60 s), prints only
     python -m benchmarks.run --only 1,5 --repeats 5 --output /tmp/perf.md
+    python -m benchmarks.run --tools mesa:1,nb-br,in-one --repeats 5 --json b.json
+    python -m benchmarks.run --from-json a.json b.json   # one report of both
 
 Every measurement runs in a fresh subprocess (:mod:`benchmarks.measure`)
 watched by a :class:`~benchmarks.monitor.TreeSampler`. The exit status is
@@ -26,13 +28,13 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from .cases import Case, Variant, build_cases
+from .cases import TOOLS, Case, Variant, build_cases
 from .monitor import MiB, TreeSampler
 from .report import Result, machine_info, render, source_digest
 
@@ -62,13 +64,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, help="repeats (default 3, quick 1)")
     parser.add_argument("--only", help="comma-separated sweep numbers, e.g. 1,5")
     parser.add_argument(
+        "--tools",
+        help="comma-separated tools, each optionally at a number of processes, "
+        "e.g. mesa:1,nb-br,in-one (default: each sweep's own; tools: "
+        f"{', '.join(TOOLS)})",
+    )
+    parser.add_argument(
         "--output", type=Path, help=f"markdown file (default {DEFAULT_OUTPUT})"
     )
     parser.add_argument("--json", type=Path, help="also save the raw measurements")
     parser.add_argument(
         "--from-json",
         type=Path,
-        help="no measuring: rebuild the report from a file saved with --json",
+        nargs="+",
+        help="no measuring: rebuild the report from files saved with --json "
+        "(several: their measurements together, medians over all repeats)",
     )
     parser.add_argument(
         "--jobs", type=int, help="measurements at once (default 1, quick 2)"
@@ -96,6 +106,29 @@ def select_cases(cases: list[Case], only: str | None) -> list[Case]:
     if unknown:
         raise SystemExit(f"--only: no sweep numbered {sorted(unknown)}")
     return [c for c in cases if c.number in wanted]
+
+
+def select_tools(cases: list[Case], tools: str | None) -> list[Case]:
+    """The cases with only the variants ``--tools`` names (all when None): a
+    tool (``mesa``), or a tool at a number of processes (``mesa:1``); a case
+    left with none is dropped."""
+    if not tools:
+        return cases
+    wanted = []
+    for part in filter(None, (p.strip() for p in tools.split(","))):
+        tool, _, processes = part.partition(":")
+        if tool not in TOOLS or not (processes or "1").isdigit():
+            known = ", ".join(TOOLS)
+            raise SystemExit(f"--tools: unknown {part!r}; tools: {known}")
+        wanted.append((tool, int(processes) if processes else None))
+
+    def chosen(v: Variant) -> bool:
+        return any(v.tool == t and n in (None, v.processes) for t, n in wanted)
+
+    kept = [
+        replace(case, variants=tuple(filter(chosen, case.variants))) for case in cases
+    ]
+    return [case for case in kept if case.variants]
 
 
 def schedule(cases: list[Case], repeats: int) -> list[tuple[int, Case, Variant]]:
@@ -228,6 +261,31 @@ def load_raw(path: Path) -> tuple[dict[str, Any], list[Result]]:
     return raw, results
 
 
+def merge_raw(paths: Sequence[Path]) -> tuple[dict[str, Any], list[Result]]:
+    """The measurements of several saved runs as one: each run's repeats
+    numbered after the previous run's, the facts of the first run, the
+    commands, repeats and times of all. Runs of a quick and a full benchmark
+    do not mix."""
+    meta, results = load_raw(paths[0])
+    if len(paths) == 1:
+        return meta, results
+    commands, repeats = [meta["command"]], [str(meta["repeats"])]
+    for path in paths[1:]:
+        more, found = load_raw(path)
+        if more["quick"] != meta["quick"]:
+            raise SystemExit(f"--from-json: {path} is a quick run and another is not")
+        offset = 1 + max((r.repeat for r in results), default=-1)
+        results += [replace(r, repeat=r.repeat + offset) for r in found]
+        commands.append(more["command"])
+        repeats.append(str(more["repeats"]))
+        meta["elapsed"] += more["elapsed"]
+        if more["machine"].get("mesa_nb") != meta["machine"].get("mesa_nb"):
+            meta["machine"]["mesa_nb"] += f"; then {more['machine'].get('mesa_nb')}"
+    meta["command"] = "`, then `".join(commands)
+    meta["repeats"] = " + ".join(repeats) + f" ({len(paths)} runs)"
+    return meta, results
+
+
 def measure_all(args: argparse.Namespace, cases: list[Case]) -> tuple[dict, list]:
     """Run every measurement; return the run's facts and the results."""
     plan = schedule(cases, args.repeats)
@@ -258,12 +316,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.from_json is not None:
-        meta, results = load_raw(args.from_json)
+        meta, results = merge_raw(args.from_json)
         args.quick = meta["quick"]
     else:
-        meta, results = measure_all(
-            args, select_cases(build_cases(args.quick), args.only)
-        )
+        cases = select_cases(build_cases(args.quick), args.only)
+        meta, results = measure_all(args, select_tools(cases, args.tools))
     numbers = {r.case for r in results}
     cases = [c for c in build_cases(meta["quick"]) if c.number in numbers]
     markdown = render(
