@@ -13,6 +13,7 @@ import weakref
 
 import mesa
 import pytest
+from models import step_number
 
 import mesa_nb
 from mesa_nb.core.gc_tuning import RUN_THRESHOLDS, tuned_gc
@@ -59,7 +60,7 @@ class Interrupted(Churn):
 
     def step(self) -> None:
         super().step()
-        if self.steps >= 2 if hasattr(self, "steps") else self.time >= 2:
+        if step_number(self) >= 2:
             raise KeyboardInterrupt
 
 

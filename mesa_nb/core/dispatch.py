@@ -75,38 +75,49 @@ def run_inline(
     collector is tuned for models meanwhile (:func:`~.gc_tuning.tuned_gc`).
     """
     with tuned_gc():
-        sizer = BatchSizer(workers=1)
-        position = 0
-        outcome = None
-        try:
-            while position < len(runs):
-                size = sizer.size(len(runs) - position) if sizer.count else 1
-                batch = runs[position : position + size]
-                position += size
-                if cancel is not None and cancel.is_set():
-                    return True
-                outcome = run_batch(
-                    plan.settings,
-                    batch,
-                    on_run=gatherer.preview,
-                    stop=cancel,
-                    on_start=gatherer.starting,
-                    beat=gatherer.heard,
-                    writer=writer,
-                    check=gatherer.check_wanted,
-                )
-                gatherer.add_batch(outcome)
-                gatherer.done_running()
-                sizer.observe(outcome.records)
-                if outcome.interrupted or gatherer.refusal is not None:
-                    return True
-        except KeyboardInterrupt:
-            with deferred(swallow=True):
-                if outcome is not None:
-                    gatherer.add_batch(outcome)  # once only, if it was not in yet
-                gatherer.done_running()
-            return True
-        return False
+        return _run_batches(plan, runs, gatherer, cancel, writer)
+
+
+def _run_batches(
+    plan: SweepPlan,
+    runs: list[RunSpec],
+    gatherer: Gatherer,
+    cancel: StopToken | None,
+    writer: PartsWriter | None,
+) -> bool:
+    """:func:`run_inline`'s loop: batches sized as runs are timed."""
+    sizer = BatchSizer(workers=1)
+    position = 0
+    outcome = None
+    try:
+        while position < len(runs):
+            size = sizer.size(len(runs) - position) if sizer.count else 1
+            batch = runs[position : position + size]
+            position += size
+            if cancel is not None and cancel.is_set():
+                return True
+            outcome = run_batch(
+                plan.settings,
+                batch,
+                on_run=gatherer.preview,
+                stop=cancel,
+                on_start=gatherer.starting,
+                beat=gatherer.heard,
+                writer=writer,
+                check=gatherer.check_wanted,
+            )
+            gatherer.add_batch(outcome)
+            gatherer.done_running()
+            sizer.observe(outcome.records)
+            if outcome.interrupted or gatherer.refusal is not None:
+                return True
+    except KeyboardInterrupt:
+        with deferred(swallow=True):
+            if outcome is not None:
+                gatherer.add_batch(outcome)  # once only, if it was not in yet
+            gatherer.done_running()
+        return True
+    return False
 
 
 def _exit_codes(exc: BaseException) -> str | None:

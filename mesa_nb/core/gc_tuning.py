@@ -42,13 +42,16 @@ def tuned_gc() -> Iterator[None]:
     and objects frozen by someone else are left as they are. A Ctrl-C is
     held while the settings change, so it cannot leave them half done.
     """
-    with deferred():
-        _enter()
+    entered = False
     try:
+        with deferred():  # a Ctrl-C held here is raised once entered is set
+            _enter()
+            entered = True
         yield
     finally:
-        with deferred():
-            _leave()
+        if entered:
+            with deferred():
+                _leave()
 
 
 def _enter() -> None:
