@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,36 @@ def test_importing_mesa_nb_loads_no_notebook_or_plotting_library():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["[]", "[]"]
+
+
+def test_a_sweep_loads_no_scipy_stats_in_its_process_or_its_workers():
+    # scipy.stats takes a third of a second to import, in every new worker too:
+    # only calibration priors and statistics load it, when they are used
+    code = textwrap.dedent(
+        """
+        import sys, mesa, mesa_nb
+
+        class Probe(mesa.Model):
+            def __init__(self, size=1, rng=None):
+                super().__init__(rng=rng)
+                self.datacollector = mesa.DataCollector(
+                    model_reporters={"stats": lambda m: "scipy.stats" in sys.modules}
+                )
+                self.datacollector.collect(self)
+
+            def step(self):
+                self.datacollector.collect(self)
+
+        result = mesa_nb.sweep(Probe, {"size": [1, 2]}, max_steps=1, processes=2)
+        assert (result.runs["status"] == "ok").all(), result.runs
+        print(sorted(set(result.model["stats"])), "scipy.stats" in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[False] False"
 
 
 def test_sweep_results_get_plot_and_stats_from_the_analysis_layer():

@@ -109,6 +109,8 @@ def test_settings_come_back_after_an_interrupted_sweep(default_gc) -> None:
     assert gc.get_freeze_count() == 0
 
 
+# the drop-in checks that runs repeat; the heap's counts it reports may not
+@pytest.mark.filterwarnings("ignore:Churn is not reproducible")
 def test_batch_run_rows_and_runs_leave_the_settings_as_they_were(default_gc) -> None:
     mine = (2 * RUN_THRESHOLDS[0], 5, 20)  # the user's own: higher where higher
     gc.set_threshold(*mine)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from ..core.designs import Range, between, integers, one_of
 from ..core.errors import ParameterError
@@ -65,7 +65,7 @@ def _scipy_prior(name: str, value: Any) -> Any:
     valid, univariate ``scipy.stats`` distribution (so it can be recorded)."""
     dist = value.dist
     label = getattr(dist, "name", None) or type(dist).__name__
-    named = getattr(stats, label, None)
+    named = getattr(_scipy_stats(), label, None)
     if type(named) is not type(dist):
         raise ParameterError(
             f"Prior {name!r} = {value!r} is a custom distribution, which a "
@@ -87,8 +87,17 @@ def _scipy_prior(name: str, value: Any) -> Any:
     return frozen, {"kind": "scipy", "dist": label, "args": args, "kwds": kwds}
 
 
+def _scipy_stats() -> Any:
+    """``scipy.stats``, imported on first use: it is a third of a second, and
+    ``import mesa_nb`` (in every worker process too) does not need it."""
+    from scipy import stats
+
+    return stats
+
+
 def _is_scipy(value: Any) -> bool:
-    return isinstance(
+    stats = sys.modules.get("scipy.stats")  # loaded if value is one of its
+    return stats is not None and isinstance(
         getattr(value, "dist", None), stats.rv_continuous | stats.rv_discrete
     )
 
@@ -141,7 +150,8 @@ class Priors:
             return value, _range_dict(value), value.kind
         if _is_scipy(value):
             frozen, record = _scipy_prior(name, value)
-            kind = "int" if isinstance(frozen.dist, stats.rv_discrete) else "float"
+            discrete = isinstance(frozen.dist, _scipy_stats().rv_discrete)
+            kind = "int" if discrete else "float"
             return frozen, record, kind
         raise ParameterError(f"Prior {name!r} = {value!r}: {_FIX}.", field=name)
 
@@ -325,6 +335,7 @@ def _prior_of(name: str, record: Any) -> Any:
         if kind == "one_of":
             return one_of(*record["choices"])
         if kind == "scipy":
+            stats = _scipy_stats()
             dist = getattr(stats, str(record["dist"]), None)
             if not isinstance(dist, stats.rv_continuous | stats.rv_discrete):
                 raise ParameterError(
