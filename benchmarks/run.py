@@ -36,7 +36,7 @@ import psutil
 
 from .cases import TOOLS, Case, Variant, build_cases
 from .monitor import MiB, TreeSampler
-from .report import Result, machine_info, render, source_digest
+from .report import COMMANDS_JOINED_BY, Result, machine_info, render, source_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "docs" / "performance.md"
@@ -281,7 +281,7 @@ def merge_raw(paths: Sequence[Path]) -> tuple[dict[str, Any], list[Result]]:
         meta["elapsed"] += more["elapsed"]
         if more["machine"].get("mesa_nb") != meta["machine"].get("mesa_nb"):
             meta["machine"]["mesa_nb"] += f"; then {more['machine'].get('mesa_nb')}"
-    meta["command"] = "`, then `".join(commands)
+    meta["command"] = COMMANDS_JOINED_BY.join(commands)
     meta["repeats"] = " + ".join(repeats) + f" ({len(paths)} runs)"
     return meta, results
 
