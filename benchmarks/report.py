@@ -8,7 +8,7 @@ import importlib.util
 import os
 import platform
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -141,6 +141,49 @@ def ratio(a: Summary | None, b: Summary | None) -> float | None:
     return a.wall / b.wall if a and b else None
 
 
+def paired_ratios(
+    results: Sequence[Result],
+    case: int,
+    a: Variant,
+    b: Variant,
+    of: Callable[[Result], float | None] | None = None,
+) -> list[float]:
+    """``of(a) / of(b)`` (wall seconds by default) in every repeat that
+    measured both, in repeat order. The two calls of a repeat ran minutes
+    apart, so the machine's slow drifts cancel in each ratio; the ratio of
+    the two tools' medians pairs calls that may be an hour apart."""
+    of = of or _wall
+    values: dict[tuple[Variant, int], float] = {}
+    for r in results:
+        value = of(r) if r.case == case and r.data is not None else None
+        if value:
+            values[(r.variant, r.repeat)] = value
+    repeats = sorted({repeat for _, repeat in values})
+    return [
+        values[(a, repeat)] / values[(b, repeat)]
+        for repeat in repeats
+        if (a, repeat) in values and (b, repeat) in values
+    ]
+
+
+def _wall(result: Result) -> float | None:
+    return result.data["wall"] if result.data else None
+
+
+def _tree_cpu(result: Result) -> float | None:
+    return result.tree_cpu
+
+
+def in_one_ratios(results: Sequence[Result], case: int) -> list[float]:
+    """The one-process comparison's ratio (``in-one``) of every repeat."""
+    found = sorted(
+        (r.repeat, r.data["extra"]["ratio"])
+        for r in results
+        if r.case == case and r.variant == IN_ONE and r.data is not None
+    )
+    return [value for _, value in found]
+
+
 def efficiency(plain: Summary | None, parallel: Summary | None) -> float | None:
     """Parallel efficiency: plain serial time / (processes x parallel time)."""
     if not plain or not parallel:
@@ -171,10 +214,13 @@ def cpu_parallel_ratio(parallel: Summary | None, plain: Summary | None) -> float
 
 
 # -- targets ------------------------------------------------------------------------
-def evaluate_targets(summaries: dict[tuple[int, Variant], Summary]) -> list[Target]:
+def evaluate_targets(
+    summaries: dict[tuple[int, Variant], Summary], results: Sequence[Result]
+) -> list[Target]:
     """Every target, with the measured value (None if not run).
 
-    ``cpu`` holds the same quantity computed from CPU time (see METHOD).
+    ``cpu`` holds the same quantity computed from CPU time (see METHOD). The
+    drop-in's ratios are medians of the repeats' ratios (``results``).
     """
 
     def get(case: int, variant: Variant) -> Summary | None:
@@ -200,14 +246,15 @@ def evaluate_targets(summaries: dict[tuple[int, Variant], Summary]) -> list[Targ
             cpu_eff = 1 / (2 * bound) if bound else None
             targets.append(Target(case, name, eff, 0.92, at_most=False, cpu=cpu_eff))
     for case in (1, 2, 3, 4, 8):
-        nb, mesa = get(case, NB_BR_1), get(case, MESA_1)
+        walls = paired_ratios(results, case, NB_BR_1, MESA_1)
+        cpus = paired_ratios(results, case, NB_BR_1, MESA_1, of=_tree_cpu)
         targets.append(
             Target(
                 case,
                 "drop-in, fresh processes: mesa_nb.batch_run x1 / mesa.batch_run x1",
-                ratio(nb, mesa),
+                _median(walls),
                 1.0,
-                cpu=cpu_ratio(nb, mesa),
+                cpu=_median(cpus),
             )
         )
         pair = get(case, IN_ONE)
@@ -390,9 +437,12 @@ def _result_row(s: Summary, plain: Summary | None) -> list[str]:
 
 
 def results_section(
-    cases: Sequence[Case], summaries: dict[tuple[int, Variant], Summary]
+    cases: Sequence[Case],
+    summaries: dict[tuple[int, Variant], Summary],
+    results: Sequence[Result] = (),
 ) -> list[str]:
-    """One table per sweep (sweep 7 gets its own small table)."""
+    """One table per sweep (sweep 7 gets its own small table); below it the
+    drop-in's ratios repeat by repeat, when ``results`` has them."""
     lines: list[str] = []
     for case in cases:
         lines += ["", f"### {case.number}. {case.title}", "", f"{case.shape}."]
@@ -409,7 +459,35 @@ def results_section(
         pair = summaries.get((case.number, IN_ONE))
         if pair is not None:
             lines += ["", *_in_one_table(pair)]
+        lines += _drop_in_repeats(results, case.number, summaries)
     return lines
+
+
+def _drop_in_repeats(
+    results: Sequence[Result],
+    case: int,
+    summaries: dict[tuple[int, Variant], Summary],
+) -> list[str]:
+    """The drop-in's ratio in each repeat, fresh processes and in one (the
+    fresh line also gives the ratio of the two tools' medians)."""
+    of_medians = ratio(summaries.get((case, NB_BR_1)), summaries.get((case, MESA_1)))
+    lines = []
+    for what, ratios, more in (
+        (
+            "fresh processes",
+            paired_ratios(results, case, NB_BR_1, MESA_1),
+            f"; ratio of the medians {of_medians:.3f}" if of_medians else "",
+        ),
+        ("in one process", in_one_ratios(results, case), ""),
+    ):
+        if ratios:
+            each = ", ".join(f"{r:.3f}" for r in ratios)
+            median = statistics.median(ratios)
+            lines.append(
+                f"* mesa_nb.batch_run x1 / mesa.batch_run x1, {what}, repeat by "
+                f"repeat: {each} (median {median:.3f}{more})"
+            )
+    return ["", *lines] if lines else []
 
 
 def _in_one_table(s: Summary) -> list[str]:
@@ -494,7 +572,12 @@ METHOD = """\
   process**, the two calls taking turns (Mesa, mesa_nb, mesa_nb, Mesa), each
   call's rows kept until the same tool's next call, as a notebook keeps
   `results` (so every call runs with some 100 k to millions of rows of the
-  other in memory, which the garbage collector walks).
+  other in memory, which the garbage collector walks). Both targets are
+  medians of the repeats' ratios: fresh processes pair the two calls of the
+  same repeat (minutes apart, so the host's slow drifts cancel in each
+  pair), in one process each repeat's calls are its own pair. Under each
+  sweep's table every repeat's ratio is listed, with the ratio of the two
+  tools' medians beside.
 * Sweep 8 is Mesa's batch-run tutorial as the tutorial writes it
   (`benchmarks/tutorial.py`: the Boltzmann wealth model on a `mesa.space`
   MultiGrid, `Gini`, `Wealth` and `Steps_not_given` collected every step),
@@ -588,10 +671,10 @@ def render(
         "",
         "## Targets",
         "",
-        *targets_table(evaluate_targets(summaries)),
+        *targets_table(evaluate_targets(summaries, results)),
         "",
         "## Results",
-        *results_section(cases, summaries),
+        *results_section(cases, summaries, results),
     ]
     if failures:
         lines += ["", "## Failed measurements", ""]
