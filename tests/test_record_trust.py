@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 import mesa
+import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 
@@ -19,6 +20,7 @@ from mesa_nb.notebook.form_state import FormState
 
 MODEL = '''
 import mesa
+import pandas as pd
 
 
 class Linear(mesa.Model):
@@ -131,3 +133,31 @@ def test_bad_cell_input_is_refused_before_any_run(project, ipython):
     ipython.run_cell("from linear import Linear")
     with pytest.raises(UsageError, match="range needs a design"):
         ipython.run_cell("%%batchrun Linear -q -s 1\na = between(0, 1)\n")
+
+
+class Given(mesa.Model):
+    """Reports the repr of the value it was given for ``k``."""
+
+    def __init__(self, k=None, rng=None):
+        super().__init__(rng=rng)
+        self.given = repr(k)
+        self.datacollector = mesa.DataCollector({"given": "given"})
+
+    def step(self):
+        self.datacollector.collect(self)
+
+
+def test_whole_numbers_beside_none_keep_their_values_in_every_table(tmp_path):
+    # pandas alone makes this column floats: 5.0, NaN, and 2**60 + 1 rounded.
+    values = [None, 5, 2**60 + 1]
+    result = mesa_nb.sweep(Given, {"k": values}, max_steps=1, store=tmp_path / "s")
+    loaded = mesa_nb.load_store(tmp_path / "s")
+    for runs in (result.runs, loaded.runs):
+        assert str(runs["k"].dtype) == "Int64"
+        assert runs["k"].tolist() == [pd.NA, 5, 2**60 + 1]
+    model = result.with_parameters("model")
+    assert model["k"].tolist() == [pd.NA, 5, 2**60 + 1]
+    assert model["given"].tolist() == [repr(v) for v in values]
+    rows = mesa_nb.batch_run(Given, {"k": values}, max_steps=1, display_progress=False)
+    assert [row["k"] for row in rows] == values
+    assert [row["k"] for row in loaded.to_mesa_rows()] == values

@@ -147,6 +147,8 @@ def _spans(run_ids: np.ndarray, steps: np.ndarray) -> dict[tuple[int, int], tupl
 
 
 def _native(value: Any) -> Any:
+    if value is pd.NA:  # a None beside whole numbers (a nullable column)
+        return None
     return value.item() if isinstance(value, np.generic) else value
 
 

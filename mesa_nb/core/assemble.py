@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .columns import chunks_to_frame, keep_types
@@ -28,6 +29,8 @@ from .records import (
     sort_keys,
 )
 from .result import SweepResult
+
+_INT64 = np.iinfo(np.int64)
 
 
 def runs_table(
@@ -70,7 +73,29 @@ def runs_table(
     columns += ["reproducible", "wall_time", "error", "traceback"]
     runs = pd.DataFrame(rows, columns=columns)
     runs["steps"] = runs["steps"].astype("Int64")
+    for name in names:
+        values = [row[name] for row in rows]
+        if _whole_beside_none(values):
+            runs[name] = pd.array(values, dtype="Int64")
     return runs, kwargs
+
+
+def _whole_beside_none(values: list[Any]) -> bool:
+    """Whether ``values`` are whole numbers (within int64) and some None: a
+    column pandas would make floats with NaN (5 shown as 5.0, a whole
+    number past 2**53 no longer the one the model was given), kept as a
+    nullable ``Int64`` column instead. Booleans beside None stay objects,
+    as pandas keeps them.
+    """
+    present = [v for v in values if v is not None]
+    if len(present) == len(values) or not present:
+        return False
+    return all(
+        isinstance(v, int | np.integer)
+        and not isinstance(v, bool | np.bool_)
+        and _INT64.min <= v <= _INT64.max
+        for v in present
+    )
 
 
 def assemble_result(
