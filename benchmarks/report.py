@@ -141,18 +141,25 @@ def ratio(a: Summary | None, b: Summary | None) -> float | None:
     return a.wall / b.wall if a and b else None
 
 
+def _wall(result: Result) -> float | None:
+    return result.data["wall"] if result.data else None
+
+
+def _tree_cpu(result: Result) -> float | None:
+    return result.tree_cpu
+
+
 def paired_ratios(
     results: Sequence[Result],
     case: int,
     a: Variant,
     b: Variant,
-    of: Callable[[Result], float | None] | None = None,
+    of: Callable[[Result], float | None] = _wall,
 ) -> list[float]:
     """``of(a) / of(b)`` (wall seconds by default) in every repeat that
     measured both, in repeat order. The two calls of a repeat ran minutes
     apart, so the machine's slow drifts cancel in each ratio; the ratio of
     the two tools' medians pairs calls that may be an hour apart."""
-    of = of or _wall
     values: dict[tuple[Variant, int], float] = {}
     for r in results:
         value = of(r) if r.case == case and r.data is not None else None
@@ -164,14 +171,6 @@ def paired_ratios(
         for repeat in repeats
         if (a, repeat) in values and (b, repeat) in values
     ]
-
-
-def _wall(result: Result) -> float | None:
-    return result.data["wall"] if result.data else None
-
-
-def _tree_cpu(result: Result) -> float | None:
-    return result.tree_cpu
 
 
 def in_one_ratios(results: Sequence[Result], case: int) -> list[float]:
